@@ -1,0 +1,324 @@
+"""`Dataset`: the operations shared by ``dataset/csv`` and ``dataset/generic``.
+
+Method names, parameter names and defaults are those of the original LO client's
+``learning_orchestra_client.dataset._dataset.Dataset``; uploads of local files (``file=``)
+and the asyncio twin `AsyncDataset` are additions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mimetypes
+import os
+from collections.abc import Iterator
+from typing import IO, Any, ClassVar
+
+import httpx
+
+from .._transport import (
+    BASE_PATH,
+    DEFAULT_LONG_POLL,
+    DEFAULT_TIMEOUT,
+    AsyncService,
+    Plan,
+    Request,
+    SyncService,
+    answer_of,
+    quote_name,
+    treat,
+)
+from ..observe._plans import wait_plan
+
+#: What `file=` accepts: a path, an open binary file, or the bytes themselves.
+FileSource = str | os.PathLike[str] | IO[bytes] | bytes
+
+_DATASET_NAME = "datasetName"
+_URL = "datasetURI"
+
+
+@contextlib.contextmanager
+def _upload(file: FileSource, dataset_name: str) -> Iterator[tuple[str, Any, str]]:
+    """The ``(filename, content, content type)`` triple of the multipart `file` field."""
+    if isinstance(file, bytes):
+        yield dataset_name, file, "application/octet-stream"
+        return
+    if isinstance(file, str | os.PathLike):
+        path = os.fspath(file)
+        with open(path, "rb") as handle:
+            yield _described(os.path.basename(path), handle)
+        return
+    filename = os.path.basename(str(getattr(file, "name", "") or dataset_name))
+    yield _described(filename, file)
+
+
+def _described(filename: str, content: Any) -> tuple[str, Any, str]:
+    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    return filename, content, content_type
+
+
+class _DatasetPlans:
+    """Builds the plans of every dataset operation, for `Dataset` and `AsyncDataset`."""
+
+    #: Route of the step type, relative to the REST base path (set by subclasses).
+    API_PATH: ClassVar[str] = ""
+
+    api_path: str
+    _long_poll: float
+
+    def _set_api_path(self, api_path: str | None) -> None:
+        path = api_path or self.API_PATH
+        if not path:
+            raise ValueError("api_path is required, e.g. '/dataset/csv'")
+        if path.startswith(BASE_PATH):  # LO passed the full path
+            path = path[len(BASE_PATH) :]
+        self.api_path = "/" + path.strip("/")
+
+    def _item_path(self, name: str) -> str:
+        return f"{self.api_path}/{quote_name(name)}"
+
+    def _insert(
+        self, dataset_name: str, url: str | None, file: FileSource | None
+    ) -> Plan[dict[str, Any]]:
+        if (url is None) == (file is None):
+            raise ValueError("give exactly one of url (a http/https URL) and file (a local file)")
+        if url is not None:
+            response = yield Request(
+                "POST", self.api_path, json={_DATASET_NAME: dataset_name, _URL: url}
+            )
+        else:
+            assert file is not None
+            with _upload(file, dataset_name) as triple:
+                response = yield Request(
+                    "POST",
+                    self.api_path,
+                    data={_DATASET_NAME: dataset_name},
+                    files={"file": triple},
+                )
+        return answer_of(response)
+
+    def _insert_and_wait(
+        self,
+        dataset_name: str,
+        url: str | None,
+        file: FileSource | None,
+        timeout: float | None,
+    ) -> Plan[dict[str, Any]]:
+        envelope = yield from self._insert(dataset_name, url, file)
+        yield from wait_plan(dataset_name, timeout, self._long_poll)
+        return envelope
+
+    def _get(self, path: str, params: dict[str, Any]) -> Plan[dict[str, Any]]:
+        response = yield Request("GET", path, params=params)
+        return answer_of(response)
+
+    def _search_all(self, skip: int, limit: int | None) -> Plan[dict[str, Any]]:
+        params: dict[str, Any] = {"skip": skip}
+        if limit is not None:
+            params["limit"] = limit
+        return self._get(self.api_path, params)
+
+    def _search_content(
+        self, dataset_name: str, query: dict[str, Any] | str | None, limit: int, skip: int
+    ) -> Plan[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit, "skip": skip}
+        if query:
+            params["query"] = query if isinstance(query, str) else json.dumps(query)
+        return self._get(self._item_path(dataset_name), params)
+
+    def _delete(self, dataset_name: str) -> Plan[dict[str, Any]]:
+        response = yield Request("DELETE", self._item_path(dataset_name))
+        return answer_of(response)
+
+
+class Dataset(_DatasetPlans, SyncService):
+    """Datasets of one step type (blocking client); use `DatasetCsv` or `DatasetGeneric`.
+
+    Args:
+        cluster_ip: the cluster's address, e.g. ``"http://34.66.75.31"`` or ``"host:8080"``.
+        api_path: the step type's route, e.g. ``"/dataset/csv"`` (subclasses set it).
+        token, timeout, long_poll, client: see `SyncService`.
+    """
+
+    def __init__(
+        self,
+        cluster_ip: str,
+        api_path: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        long_poll: float = DEFAULT_LONG_POLL,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self._set_api_path(api_path)
+        super().__init__(
+            cluster_ip, token=token, timeout=timeout, long_poll=long_poll, client=client
+        )
+
+    def insert_dataset_sync(
+        self,
+        dataset_name: str,
+        url: str | None = None,
+        pretty_response: bool = False,
+        *,
+        file: FileSource | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Insert a dataset and block until the server has stored it.
+
+        Give either `url` (the server downloads it) or `file` (uploaded from here).
+
+        Args:
+            dataset_name: name of the new dataset (letters, digits, ``_`` and ``-``).
+            url: http/https URL of the file.
+            pretty_response: return the answer as an indented JSON string.
+            file: a local path, an open binary file or bytes, sent as multipart upload.
+            timeout: overall seconds to wait for the ingestion; None for no limit.
+
+        Returns:
+            The server's answer to the POST: the dataset's URL path
+            (``/api/learningOrchestra/v1/dataset/csv/<name>``), as LO returned it.
+
+        Raises:
+            StepFailed: the ingestion failed (``exc.exception`` says why).
+            WaitTimeout: it did not end within `timeout` seconds.
+            Conflict, InvalidRequest, ...: the server refused the request.
+        """
+        envelope = self._run(self._insert_and_wait(dataset_name, url, file, timeout))
+        return treat(envelope, pretty_response)
+
+    def insert_dataset_async(
+        self,
+        dataset_name: str,
+        url: str | None = None,
+        pretty_response: bool = False,
+        *,
+        file: FileSource | None = None,
+    ) -> Any:
+        """Start inserting a dataset and return at once (call `wait` to block on it).
+
+        Arguments as in `insert_dataset_sync`. Returns the dataset's URL path.
+        """
+        envelope = self._run(self._insert(dataset_name, url, file))
+        return treat(envelope, pretty_response)
+
+    def search_all_datasets(
+        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
+    ) -> Any:
+        """The metadata of every dataset of this type (not their content).
+
+        Args:
+            pretty_response: return an indented JSON string.
+            skip: how many datasets to skip.
+            limit: how many to return at most (None: the server's default).
+        """
+        return treat(self._run(self._search_all(skip, limit)), pretty_response)
+
+    def search_dataset_content(
+        self,
+        dataset_name: str,
+        query: dict[str, Any] | str | None = None,
+        limit: int = 10,
+        skip: int = 0,
+        pretty_response: bool = False,
+    ) -> Any:
+        """A page of a dataset: its metadata document first, then rows.
+
+        `skip` and `limit` apply to that combined list, as in LO (``skip=1`` skips the
+        metadata). The server caps `limit` at 100.
+
+        Args:
+            dataset_name: the dataset's name.
+            query: a filter over rows in MongoDB syntax, e.g. ``{"Sex": "female"}`` or
+                ``{"Age": {"$gt": 30}}`` (operators: ``$eq $ne $gt $gte $lt $lte $in
+                $nin $exists $and $or``); a dict or a JSON string.
+            limit: how many items to return.
+            skip: how many items to skip.
+            pretty_response: return an indented JSON string.
+        """
+        envelope = self._run(self._search_content(dataset_name, query, limit, skip))
+        return treat(envelope, pretty_response)
+
+    def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Any:
+        """Delete a dataset (cancelling its ingestion if it is still running)."""
+        return treat(self._run(self._delete(dataset_name)), pretty_response)
+
+    #: LO's name for `delete_dataset`.
+    delete_dataset_async = delete_dataset
+
+    def wait(self, dataset_name: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the dataset is stored; return its metadata (see `Observer.wait`)."""
+        return self._run(wait_plan(dataset_name, timeout, self._long_poll))
+
+
+class AsyncDataset(_DatasetPlans, AsyncService):
+    """The asyncio twin of `Dataset`: the same methods, to be awaited."""
+
+    def __init__(
+        self,
+        cluster_ip: str,
+        api_path: str | None = None,
+        *,
+        token: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        long_poll: float = DEFAULT_LONG_POLL,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._set_api_path(api_path)
+        super().__init__(
+            cluster_ip, token=token, timeout=timeout, long_poll=long_poll, client=client
+        )
+
+    async def insert_dataset_sync(
+        self,
+        dataset_name: str,
+        url: str | None = None,
+        pretty_response: bool = False,
+        *,
+        file: FileSource | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Insert a dataset and wait until it is stored; see `Dataset.insert_dataset_sync`."""
+        envelope = await self._run(self._insert_and_wait(dataset_name, url, file, timeout))
+        return treat(envelope, pretty_response)
+
+    async def insert_dataset_async(
+        self,
+        dataset_name: str,
+        url: str | None = None,
+        pretty_response: bool = False,
+        *,
+        file: FileSource | None = None,
+    ) -> Any:
+        """Start inserting a dataset; see `Dataset.insert_dataset_async`."""
+        envelope = await self._run(self._insert(dataset_name, url, file))
+        return treat(envelope, pretty_response)
+
+    async def search_all_datasets(
+        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
+    ) -> Any:
+        """Metadata of every dataset of this type; see `Dataset.search_all_datasets`."""
+        return treat(await self._run(self._search_all(skip, limit)), pretty_response)
+
+    async def search_dataset_content(
+        self,
+        dataset_name: str,
+        query: dict[str, Any] | str | None = None,
+        limit: int = 10,
+        skip: int = 0,
+        pretty_response: bool = False,
+    ) -> Any:
+        """A page of a dataset; see `Dataset.search_dataset_content`."""
+        envelope = await self._run(self._search_content(dataset_name, query, limit, skip))
+        return treat(envelope, pretty_response)
+
+    async def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Any:
+        """Delete a dataset; see `Dataset.delete_dataset`."""
+        return treat(await self._run(self._delete(dataset_name)), pretty_response)
+
+    #: LO's name for `delete_dataset`.
+    delete_dataset_async = delete_dataset
+
+    async def wait(self, dataset_name: str, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the dataset is stored; see `Dataset.wait`."""
+        return await self._run(wait_plan(dataset_name, timeout, self._long_poll))

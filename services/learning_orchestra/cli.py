@@ -1,0 +1,61 @@
+"""`learning-orchestra`: run the server, or print its OpenAPI document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .core.api import SERVICES
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .core.api import create_app
+
+    if args.data_dir:
+        os.environ["LO_DATA_DIR"] = str(Path(args.data_dir).resolve())
+    app = create_app([args.step] if args.step else None)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=15)
+    return 0
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from .core.openapi import openapi_yaml
+
+    text = openapi_yaml()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="learning-orchestra", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the REST server (all services by default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--data-dir", help="artifact volume and embedded store (LO_DATA_DIR)")
+    serve.add_argument("--step", choices=SERVICES, help="serve only this step service")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+
+    openapi = commands.add_parser("openapi", help="print the OpenAPI document (YAML)")
+    openapi.add_argument("--output", "-o", help="write to this file instead of stdout")
+    openapi.set_defaults(func=_openapi)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

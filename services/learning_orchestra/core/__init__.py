@@ -1,0 +1,1 @@
+"""The machinery every step service shares: model, store, artifacts, jobs, references."""

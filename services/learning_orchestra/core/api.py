@@ -1,0 +1,146 @@
+"""Assembling services into a FastAPI app: lifespan, error mapping, health, auth.
+
+`create_app(["dataset"])` is what a Swarm service runs; `create_app()` (every service) is the
+embedded all-in-one server of `learning-orchestra serve`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .artifacts import ArtifactVolume
+from .errors import LOError, StoreUnavailable, Unauthorized
+from .jobs import Supervisor
+from .routes import step_router
+from .service import StepService
+from .settings import BASE_PATH, Settings, get_settings
+from .steptype import StepType
+from .store import store_from_url
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("dataset", "observe")  # every step service implemented so far
+
+
+def service_module(name: str) -> Any:
+    if name not in SERVICES:
+        raise ValueError(f"unknown step service {name!r}; known: {', '.join(SERVICES)}")
+    return importlib.import_module(f"learning_orchestra.steps.{name}")
+
+
+def error_body(message: str, code: str, detail: Any = None) -> dict[str, Any]:
+    return {"result": message, "error": {"code": code, "detail": detail}}
+
+
+def error_response(status: int, message: str, code: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse(error_body(message, code, detail), status_code=status)
+
+
+async def require_token(request: Request) -> None:
+    """Bearer-token check, active when LO_API_TOKENS is set."""
+    tokens = request.app.state.settings.tokens
+    if not tokens:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, t) for t in tokens):
+        raise Unauthorized("missing or invalid token: send 'Authorization: Bearer <token>'")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LOError)
+    async def lo_error(_: Request, exc: LOError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts, detail = [], []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"] if p not in ("query", "path", "body"))
+            parts.append(f"{where or 'request'}: {error['msg']}")
+            detail.append({"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]})
+        return error_response(422, "; ".join(parts), "invalid", detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {404: "no such route: check the URL", 405: "method not allowed on this route"}
+        message = exc.detail if isinstance(exc.detail, str) else messages.get(exc.status_code, "")
+        if exc.status_code == 404 and message == "Not Found":
+            message = messages[404]
+        if exc.status_code == 405 and message == "Method Not Allowed":
+            message = messages[405]
+        return error_response(exc.status_code, message, "http", None)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, f"internal error: {type(exc).__name__}", "internal")
+
+
+def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> FastAPI:
+    """An app serving `services` (default: all) under the API base path."""
+    names = list(services or SERVICES)
+    modules = [service_module(n) for n in names]
+    step_types: list[StepType] = [t for m in modules for t in getattr(m, "STEP_TYPES", [])]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or get_settings()
+        app.state.settings = config
+        volume = ArtifactVolume(config.data_dir)
+        store = store_from_url(config.resolved_store_url)
+        await store.open()
+        supervisor = Supervisor(store, volume, config, step_types)
+        app.state.store = store
+        app.state.steps = StepService(store, volume, supervisor)
+        await supervisor.recover()
+        await supervisor.start()
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            await store.close()
+
+    title = "Learning Orchestra" + ("" if services is None else f" — {', '.join(names)}")
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        description="REST API for machine-learning pipeline steps (see docs/api.md).",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness")
+    async def health() -> dict[str, Any]:
+        return {"result": "ok", "services": names}
+
+    @app.get("/ready", tags=["health"], summary="Readiness: the store answers")
+    async def ready(request: Request) -> JSONResponse:
+        try:
+            await request.app.state.store.ping()
+        except StoreUnavailable as exc:
+            return error_response(503, exc.message, exc.code)
+        return JSONResponse({"result": "ready"})
+
+    auth = [Depends(require_token)]
+    for step_type in step_types:
+        app.include_router(step_router(step_type), prefix=BASE_PATH, dependencies=auth)
+    for module in modules:
+        for router in getattr(module, "ROUTERS", []):
+            app.include_router(router, prefix=BASE_PATH, dependencies=auth)
+    return app
+
+
+def lazy_app(service: str) -> Any:
+    """`app` for a step module's `__getattr__`: built on first access only, so that worker
+    processes importing a module's jobs never build a web app."""
+    return create_app([service])

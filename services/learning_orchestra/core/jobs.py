@@ -1,0 +1,430 @@
+"""The job supervisor: runs pending steps in worker processes, never in the API process.
+
+One supervisor lives in each service process that runs jobs. It
+
+- claims `pending` steps of its types whose parents have finished (an atomic compare-and-set
+  in the store, so replicas never run a step twice), at most `LO_CONCURRENCY` per service;
+- starts a worker process per job (core/worker.py) from a forkserver with the service's heavy
+  imports preloaded;
+- holds a lease on each running step and renews it (heartbeat) while the worker lives;
+- enforces the wall-clock limit `LO_JOB_TIMEOUT` and the resident-memory limit
+  `LO_JOB_MEMORY_MB`, and honours cancel requests (also from other replicas, via the store);
+- records the outcome: `finished` with the runner's metadata, or `failed`/`cancelled` with a
+  readable reason — the previous output, if any, stays intact;
+- recovers after restarts: a `running` step whose lease expired is failed as "interrupted";
+  `pending` steps are simply claimed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import psutil
+
+from . import worker
+from .artifacts import ArtifactVolume
+from .model import Doc, Status, iso, now
+from .settings import Settings
+from .steptype import StepType
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+LOG_EXCERPT = 64 * 1024
+
+INTERRUPTED = (
+    "interrupted: the worker running this step stopped before it finished "
+    "(the server restarted or crashed); PATCH the step to run it again"
+)
+
+
+@dataclass
+class Job:
+    name: str
+    process: BaseProcess
+    started: float
+    cancel_reason: str | None = None
+    kill_reason: str | None = None  # set when the supervisor kills the worker itself
+    messages: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs the jobs of `step_types` for one service process."""
+
+    def __init__(
+        self,
+        store: Store,
+        volume: ArtifactVolume,
+        settings: Settings,
+        step_types: Iterable[StepType],
+    ) -> None:
+        self.store = store
+        self.volume = volume
+        self.settings = settings
+        self.types = {t.type: t for t in step_types}
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.slots = {t.step: asyncio.Semaphore(settings.concurrency) for t in self.types.values()}
+        self.jobs: dict[str, Job] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._job_tasks: set[asyncio.Task[None]] = set()
+        self._mp = multiprocessing.get_context("forkserver")
+        preload = {"learning_orchestra.core.worker"}
+        for step_type in self.types.values():
+            preload.update(step_type.preload)
+            preload.add(step_type.runner.partition(":")[0])
+        self._mp.set_forkserver_preload(sorted(preload))
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.types and self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="supervisor")
+
+    async def stop(self) -> None:
+        """Stop claiming, kill running workers and record their steps as interrupted."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        for job in list(self.jobs.values()):
+            job.kill_reason = "interrupted: the server shut down while this step ran"
+            self._kill(job)
+        if self._job_tasks:
+            await asyncio.wait(self._job_tasks, timeout=10)
+
+    def wake(self) -> None:
+        """Look for claimable steps now (a step was created or re-run in this process)."""
+        self._wake.set()
+
+    def cancel_local(self, name: str, reason: str) -> bool:
+        """Kill the worker of `name` if this supervisor runs it."""
+        job = self.jobs.get(name)
+        if job is None:
+            return False
+        job.cancel_reason = reason
+        self._kill(job)
+        return True
+
+    # -- the claim loop ---------------------------------------------------------------------
+    async def _loop(self) -> None:
+        last_recovery = 0.0
+        while True:
+            try:
+                if time.monotonic() - last_recovery > self.settings.lease_seconds / 2:
+                    await self.recover()
+                    last_recovery = time.monotonic()
+                await self._claim_ready()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("supervisor loop failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def recover(self) -> None:
+        """Fail `running` steps whose worker is gone (their lease expired)."""
+        for doc in await self.store.find(types=self.types, statuses=[Status.RUNNING]):
+            lease = doc.get("_lease") or {}
+            if doc["name"] in self.jobs or lease.get("expires", 0) > now():
+                continue
+            failed = await self.store.update(
+                doc["name"],
+                self._ended(doc, Status.FAILED, INTERRUPTED),
+                expect={"status": Status.RUNNING, "_lease.expires": lease.get("expires")},
+                unset=["_lease", "_cancel"],
+            )
+            if failed is not None:
+                log.warning("step %s was interrupted; marked failed", doc["name"])
+                await self._record_run(failed)
+
+    async def _claim_ready(self) -> None:
+        for doc in await self.store.find(types=self.types, statuses=[Status.PENDING]):
+            step_type = self.types[doc["type"]]
+            slots = self.slots[step_type.step]
+            if slots.locked():
+                continue
+            parents, problem = await self._parents(doc)
+            if parents is None:
+                if problem is not None:
+                    failed = await self.store.update(
+                        doc["name"],
+                        self._ended(doc, Status.FAILED, problem),
+                        expect={"status": Status.PENDING, "version": doc["version"]},
+                    )
+                    if failed is not None:
+                        await self._record_run(failed)
+                continue
+            started = now()
+            claimed = await self.store.update(
+                doc["name"],
+                {
+                    "status": Status.RUNNING,
+                    "finished": False,
+                    "startedAt": iso(started),
+                    "finishedAt": None,
+                    "durationSeconds": None,
+                    "exception": None,
+                    "traceback": None,
+                    "waitingFor": [],
+                    "progress": None,
+                    "runs": doc.get("runs", 0) + 1,
+                    "_started": started,
+                    "_lease": self._lease(),
+                },
+                expect={"status": Status.PENDING, "version": doc["version"]},
+            )
+            if claimed is None:
+                continue  # another replica took it, or it changed meanwhile
+            await slots.acquire()
+            task = asyncio.create_task(self._run(claimed, step_type, parents, slots))
+            self._job_tasks.add(task)
+            task.add_done_callback(self._job_tasks.discard)
+
+    async def _parents(self, doc: Doc) -> tuple[dict[str, Doc] | None, str | None]:
+        """(parent documents, None) when all finished; (None, None) to keep waiting;
+        (None, reason) when the step can never run."""
+        parents: dict[str, Doc] = {}
+        waiting = False
+        for name in doc.get("parents", []):
+            parent = await self.store.get(name)
+            if parent is None:
+                return None, f"parent step {name!r} was deleted before this step could run"
+            status = parent["status"]
+            if status in (Status.FAILED, Status.CANCELLED):
+                reason = parent.get("exception") or status
+                return None, f"parent step {name!r} {status}: {reason}"
+            if status != Status.FINISHED:
+                waiting = True
+            parents[name] = parent
+        return (None, None) if waiting else (parents, None)
+
+    def _lease(self) -> dict[str, Any]:
+        return {"owner": self.instance, "expires": now() + self.settings.lease_seconds}
+
+    # -- one job ----------------------------------------------------------------------------
+    async def _run(
+        self, doc: Doc, step_type: StepType, parents: dict[str, Doc], slots: asyncio.Semaphore
+    ) -> None:
+        name = doc["name"]
+        run = f"{doc['runs']:04d}-{secrets.token_hex(3)}"
+        try:
+            spec = worker.JobSpec(
+                name=name,
+                step_type=step_type.type,
+                runner=step_type.runner,
+                run=run,
+                parameters=doc["parameters"],
+                parents=parents,
+                data_dir=str(self.volume.root),
+                key=self.volume.key,
+                internal=doc.get("_internal", {}),
+            )
+            outcome = await self._execute(spec)
+            await self._finish(doc, run, outcome)
+        except Exception as exc:  # never leave a step `running` because of our own bug
+            log.exception("supervising %s failed", name)
+            failed = await self.store.update(
+                name,
+                self._ended(doc, Status.FAILED, f"internal error while running the step: {exc}"),
+                expect={"_lease.owner": self.instance},
+                unset=["_lease", "_cancel"],
+            )
+            if failed is not None:
+                await self._record_run(failed)
+        finally:
+            self.volume.clear_scratch(name)
+            self.jobs.pop(name, None)
+            slots.release()
+            self.wake()
+
+    async def _execute(self, spec: worker.JobSpec) -> tuple[Any, ...]:
+        receive, send = self._mp.Pipe(duplex=False)
+        process = self._mp.Process(
+            target=worker.main,
+            args=(spec, send, str(self.volume.log_path(spec.name))),
+            name=f"lo-job-{spec.name}",
+        )
+        await asyncio.to_thread(process.start)  # the first start spawns the forkserver
+        send.close()
+        job = Job(spec.name, process, time.monotonic())
+        self.jobs[spec.name] = job
+        monitor = asyncio.create_task(self._monitor(job))
+        try:
+            outcome = await self._receive(job, receive)
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+            receive.close()
+            await asyncio.to_thread(process.join, 5)
+        if job.cancel_reason is not None:
+            return ("cancelled", job.cancel_reason)
+        if job.kill_reason is not None:
+            return ("failed", job.kill_reason, None)
+        return outcome
+
+    async def _receive(self, job: Job, receive: Connection) -> tuple[Any, ...]:
+        while True:
+            try:
+                message = await asyncio.to_thread(receive.recv)
+            except (EOFError, OSError):
+                code = job.process.exitcode
+                if code is None:
+                    await asyncio.to_thread(job.process.join, 5)
+                    code = job.process.exitcode
+                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                return ("failed", f"the worker process died ({how}) before finishing", None)
+            if message[0] == "progress":
+                await self.store.update(
+                    job.name,
+                    {"progress": message[1]},
+                    expect={"_lease.owner": self.instance},
+                )
+            else:
+                return message
+
+    async def _monitor(self, job: Job) -> None:
+        """Renew the lease, enforce limits and watch for cancel requests until cancelled."""
+        renew_every = self.settings.lease_seconds / 3
+        last_renew = time.monotonic()
+        async with self.store.watch(job.name) as changes:
+            while True:
+                change = await changes.next(timeout=0.5)
+                if change is not None and (change.get("deleted") or change.get("_cancel")):
+                    job.cancel_reason = change.get("_cancel") or "the step was deleted"
+                    self._kill(job)
+                    return
+                elapsed = time.monotonic() - job.started
+                if elapsed > self.settings.job_timeout:
+                    job.kill_reason = (
+                        f"timed out: the job ran longer than LO_JOB_TIMEOUT="
+                        f"{self.settings.job_timeout:g} seconds"
+                    )
+                    self._kill(job)
+                    return
+                rss_mb = _resident_mb(job.process.pid)
+                if rss_mb > self.settings.job_memory_mb:
+                    job.kill_reason = (
+                        f"out of memory: the job used {rss_mb:.0f} MB, more than "
+                        f"LO_JOB_MEMORY_MB={self.settings.job_memory_mb}"
+                    )
+                    self._kill(job)
+                    return
+                if time.monotonic() - last_renew > renew_every:
+                    last_renew = time.monotonic()
+                    await self.store.update(
+                        job.name, {"_lease": self._lease()}, expect={"_lease.owner": self.instance}
+                    )
+
+    @staticmethod
+    def _kill(job: Job) -> None:
+        pid = job.process.pid
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)  # the worker leads its own process group
+        with contextlib.suppress(Exception):
+            job.process.kill()
+
+    async def _finish(self, doc: Doc, run: str, outcome: tuple[Any, ...]) -> None:
+        name = doc["name"]
+        if outcome[0] == "finished":
+            changes = self._ended(doc, Status.FINISHED, None)
+            changes.update(outcome[1])
+            changes.update({"_artifact": run, "stale": False})
+        elif outcome[0] == "cancelled":
+            changes = self._ended(doc, Status.CANCELLED, f"cancelled: {outcome[1]}")
+        else:
+            changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
+        updated = await self.store.update(
+            name, changes, expect={"_lease.owner": self.instance}, unset=["_lease", "_cancel"]
+        )
+        if updated is None:  # deleted meanwhile: drop whatever the run wrote
+            self.volume.prune(name, keep=(await self._current_artifact(name)))
+            return
+        await self._record_run(updated)
+        if outcome[0] == "finished":
+            self.volume.prune(name, keep=run)
+            if updated.get("runs", 1) > 1:
+                await self._mark_children_stale(name)
+        else:
+            self.volume.prune(name, keep=updated.get("_artifact"))
+
+    async def _current_artifact(self, name: str) -> str | None:
+        doc = await self.store.get(name)
+        return None if doc is None else doc.get("_artifact")
+
+    async def _mark_children_stale(self, name: str) -> None:
+        for child in await self.store.children(name):
+            if child.get("runs", 0) and not child.get("stale"):
+                await self.store.update(child["name"], {"stale": True})
+
+    def _ended(
+        self, doc: Doc, status: Status, exception: str | None, traceback: str | None = None
+    ) -> dict[str, Any]:
+        ended = now()
+        started = doc.get("_started")
+        return {
+            "status": status,
+            "finished": status == Status.FINISHED,
+            "exception": exception,
+            "traceback": traceback,
+            "finishedAt": iso(ended),
+            "durationSeconds": None if started is None else round(ended - started, 3),
+            "waitingFor": [],
+        }
+
+    async def _record_run(self, doc: Doc) -> None:
+        log_text = None
+        path = self.volume.log_path(doc["name"])
+        if path.exists():
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - LOG_EXCERPT))
+                log_text = handle.read().decode("utf-8", "replace")
+        await self.store.add_run(
+            doc["name"],
+            {
+                "run": doc.get("runs", 0),
+                "status": doc["status"],
+                "exception": doc.get("exception"),
+                "traceback": doc.get("traceback"),
+                "functionMessage": log_text,
+                "description": doc.get("description"),
+                "parameters": doc.get("parameters"),
+                "startedAt": doc.get("startedAt"),
+                "finishedAt": doc.get("finishedAt"),
+                "durationSeconds": doc.get("durationSeconds"),
+            },
+        )
+
+
+def _resident_mb(pid: int | None) -> float:
+    """Resident memory of a process and all its descendants, in MB (0 if it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total / (1024 * 1024)

@@ -1,0 +1,214 @@
+"""What every step service does, independent of HTTP: create, re-run, cancel, delete, read.
+
+Routes (core/routes.py) stay thin and call this; nothing here knows about requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from . import references
+from .artifacts import ArtifactVolume
+from .errors import Conflict, Invalid, NotFound
+from .jobs import Supervisor
+from .model import ACTIVE, TERMINAL, Doc, Status, check_name, new_step, status_of
+from .steptype import Content, StepType
+from .store import Store
+from .tables import read_page
+
+CANCEL_WAIT_SECONDS = 10.0
+
+
+def validation_message(exc: ValidationError) -> Invalid:
+    """A pydantic error as one readable line naming the field at fault."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        if error["type"] == "extra_forbidden":
+            parts.append(f"unknown key {where!r}: remove it")
+        elif error["type"] == "missing":
+            parts.append(f"{where}: required")
+        else:
+            parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return Invalid("; ".join(parts), detail)
+
+
+def parse_body(step_type: StepType, data: Any) -> dict[str, Any]:
+    """Validate a request body against the step's model; the parameters as the user wrote them."""
+    try:
+        model = step_type.request.model_validate(data)
+    except ValidationError as exc:
+        raise validation_message(exc) from None
+    return model.model_dump(by_alias=True, exclude_unset=False)
+
+
+class StepService:
+    """The life of steps, shared by every step type."""
+
+    def __init__(self, store: Store, volume: ArtifactVolume, supervisor: Supervisor) -> None:
+        self.store = store
+        self.volume = volume
+        self.supervisor = supervisor
+
+    # -- reading ----------------------------------------------------------------------------
+    async def get(self, step_type: StepType | None, name: str) -> Doc:
+        doc = await self.store.get(name)
+        if doc is None or (step_type is not None and doc["type"] != step_type.type):
+            kind = f"{step_type.type} step" if step_type else "step"
+            raise NotFound(f"there is no {kind} named {name!r}", {"name": name})
+        return doc
+
+    async def list(self, step_type: StepType, skip: int, limit: int) -> list[Doc]:
+        return await self.store.find(types=[step_type.type], skip=skip, limit=limit)
+
+    async def content(
+        self, step_type: StepType, doc: Doc, skip: int, limit: int, query: dict[str, Any]
+    ) -> list[Doc]:
+        """Content items `skip`..`skip+limit` (table rows or run records, newest first)."""
+        if step_type.content is Content.TABLE:
+            path = self.table_path(doc)
+            if path is None:
+                if query:
+                    raise Invalid(f"{doc['name']!r} has no table yet to query: wait for it")
+                return []
+            return await asyncio.to_thread(read_page, path, skip=skip, limit=limit, query=query)
+        return await self.store.runs(doc["name"], skip=skip, limit=limit)
+
+    def artifact(self, doc: Doc) -> tuple[str, dict[str, Any]]:
+        """The current output's run id and manifest; NotFound while there is none."""
+        run = doc.get("_artifact")
+        if run is None:
+            raise NotFound(
+                f"{doc['name']!r} has no output yet (status {doc['status']}): wait for it to finish"
+            )
+        return run, self.volume.manifest(doc["name"], run)
+
+    def table_path(self, doc: Doc) -> Path | None:
+        run = doc.get("_artifact")
+        return None if run is None else self.volume.artifact_dir(doc["name"], run) / "table.parquet"
+
+    # -- creating and re-running ------------------------------------------------------------
+    async def _check_parents(self, step_type: StepType, params: Mapping[str, Any]) -> list[Doc]:
+        names = [params[f] for f in step_type.parent_fields if params.get(f)]
+        names += references.referenced_names(params)
+        parents: list[Doc] = []
+        for name in dict.fromkeys(names):
+            parent = await self.store.get(name)
+            if parent is None:
+                raise Invalid(f"there is no step named {name!r} to use as input", {"name": name})
+            if status_of(parent) in (Status.FAILED, Status.CANCELLED):
+                raise Invalid(
+                    f"input step {name!r} is {parent['status']}: re-run it (PATCH) or choose "
+                    "another input",
+                    {"name": name},
+                )
+            parents.append(parent)
+        return parents
+
+    async def create(
+        self, step_type: StepType, params: dict[str, Any], internal: dict[str, Any] | None = None
+    ) -> Doc:
+        """Record a new `pending` step (the supervisor runs it); 409 if the name is taken."""
+        name = check_name(params[step_type.name_field], step_type.name_field)
+        parents = await self._check_parents(step_type, params)
+        doc = new_step(
+            name,
+            step_type.type,
+            alias=step_type.alias,
+            parameters=params,
+            parents=[p["name"] for p in parents],
+            waiting_for=[p["name"] for p in parents if status_of(p) in ACTIVE],
+            description=params.get("description"),
+            extra={"_internal": internal} if internal else None,
+        )
+        doc = await self.store.insert(doc)
+        self.supervisor.wake()
+        return doc
+
+    async def rerun(self, step_type: StepType, name: str, changes: dict[str, Any]) -> Doc:
+        """PATCH: re-run with `changes` merged into the stored parameters."""
+        if not step_type.patchable:
+            raise Invalid(f"{step_type.type} steps cannot be re-run: delete and create them again")
+        doc = await self.get(step_type, name)
+        if step_type.name_field in changes and changes[step_type.name_field] != name:
+            raise Invalid(f"{step_type.name_field} cannot change: a re-run keeps the step's name")
+        params = parse_body(step_type, {**doc["parameters"], **changes})
+        parents = await self._check_parents(step_type, params)
+        updated = await self.store.update(
+            name,
+            {
+                "status": Status.PENDING,
+                "finished": False,
+                "exception": None,
+                "traceback": None,
+                "parameters": params,
+                "description": params.get("description"),
+                "parents": [p["name"] for p in parents],
+                "waitingFor": [p["name"] for p in parents if status_of(p) in ACTIVE],
+                "progress": None,
+            },
+            expect={"status": list(TERMINAL), "version": doc["version"]},
+        )
+        if updated is None:
+            raise Conflict(
+                f"{name!r} is busy (pending or running) or changed meanwhile: wait for it or "
+                "cancel it, then try again",
+                {"name": name},
+            )
+        self.supervisor.wake()
+        return updated
+
+    # -- cancelling and deleting ------------------------------------------------------------
+    async def cancel(self, step_type: StepType | None, name: str) -> Doc:
+        """Stop a pending or running step; answers with its metadata once it is `cancelled`."""
+        doc = await self.get(step_type, name)
+        async with self.store.watch(name) as changes:
+            if doc["status"] == Status.PENDING:
+                cancelled = await self.store.update(
+                    name,
+                    {
+                        "status": Status.CANCELLED,
+                        "exception": "cancelled: by request before it started",
+                        "waitingFor": [],
+                    },
+                    expect={"status": Status.PENDING},
+                )
+                if cancelled is not None:
+                    return cancelled
+                doc = await self.get(step_type, name)
+            if doc["status"] != Status.RUNNING:
+                raise Conflict(f"{name!r} is {doc['status']}: there is nothing to cancel")
+            await self.store.update(
+                name, {"_cancel": "by request"}, expect={"status": Status.RUNNING}
+            )
+            self.supervisor.cancel_local(name, "by request")
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + CANCEL_WAIT_SECONDS
+            while (remaining := deadline - loop.time()) > 0:
+                change = await changes.next(remaining)
+                if change is None or change.get("deleted"):
+                    break
+                if change["status"] in TERMINAL:
+                    return change
+        return await self.get(step_type, name)
+
+    async def delete(self, step_type: StepType | None, name: str) -> Doc:
+        """Remove a step's metadata and output together; a running step is cancelled first."""
+        doc = await self.get(step_type, name)
+        if doc["status"] == Status.RUNNING:
+            await self.store.update(name, {"_cancel": "the step was deleted"})
+            self.supervisor.cancel_local(name, "the step was deleted")
+        removed = await self.store.delete(name)
+        if removed is None:
+            raise NotFound(f"there is no step named {name!r}")
+        self.volume.remove(name)
+        for child in await self.store.children(name):
+            if not child.get("stale"):
+                await self.store.update(child["name"], {"stale": True})
+        return removed

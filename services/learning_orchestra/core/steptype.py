@@ -1,0 +1,44 @@
+"""The declaration of a step type: everything the factory needs to serve it.
+
+A step module declares its types with `StepType(...)`; `service.step_router` turns each into
+the CRUD routes of API.md and the supervisor runs its `runner` in a worker process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Content(StrEnum):
+    """What `GET /{step}/{tool}/{name}` pages through after the metadata document."""
+
+    TABLE = "table"  # rows of the stored table
+    RUNS = "runs"  # one record per run, newest first
+
+
+@dataclass(frozen=True)
+class StepType:
+    step: str  # "dataset"
+    tool: str  # "csv"
+    request: type[BaseModel]  # body of POST; PATCH takes the same keys minus the name
+    runner: str  # "package.module:function", imported in the worker only
+    name_field: str = "name"  # the body key that names the output
+    alias: str | None = None  # LO's alias for the name in metadata ("datasetName")
+    content: Content = Content.RUNS
+    parent_fields: tuple[str, ...] = ()  # body keys that name an input step directly
+    upload: bool = False  # POST also accepts multipart/form-data with a `file`
+    patchable: bool = True
+    summary: str = ""
+    # Modules the worker pool imports once, so each job does not pay for them.
+    preload: tuple[str, ...] = field(default=())
+
+    @property
+    def type(self) -> str:
+        return f"{self.step}/{self.tool}"
+
+    @property
+    def path(self) -> str:
+        return f"/{self.step}/{self.tool}"

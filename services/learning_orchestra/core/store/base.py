@@ -1,0 +1,121 @@
+"""The store port: where step metadata and run records live.
+
+Two adapters implement it — `SqliteStore` (embedded default) and `MongoStore` — and one
+contract test suite (tests/core/test_store_contract.py) runs against every adapter available.
+
+Every write bumps the document's `version` and is published to watchers, which is what the
+observe service and the job supervisor wait on.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from ..model import Doc
+
+# `expect` conditions of `update`: a key maps to the value it must have, or to a collection of
+# allowed values. Dotted keys reach into nested documents ("_lease.owner").
+Expect = Mapping[str, Any]
+
+
+def matches(doc: Doc, expect: Expect | None) -> bool:
+    """True when `doc` satisfies every condition of `expect` (the adapters' shared semantics)."""
+    for key, wanted in (expect or {}).items():
+        value: Any = doc
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(wanted, Collection) and not isinstance(wanted, str | bytes | dict):
+            if value not in wanted:
+                return False
+        elif value != wanted:
+            return False
+    return True
+
+
+class Changes(abc.ABC):
+    """A subscription to step changes, opened before the current state is read (race-free)."""
+
+    @abc.abstractmethod
+    async def next(self, timeout: float) -> Doc | None:
+        """The next changed document (after the change), `{"name": n, "deleted": True}` for a
+        deletion, or None when `timeout` seconds pass first."""
+
+
+class Store(abc.ABC):
+    """Persistence of step metadata documents and their run records."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create tables/indexes. Idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+
+    @abc.abstractmethod
+    async def insert(self, doc: Doc) -> Doc:
+        """Insert a new step; raise `NameTaken` if the name exists (enforced by the store)."""
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> Doc | None: ...
+
+    @abc.abstractmethod
+    async def find(
+        self,
+        *,
+        types: Collection[str] | None = None,
+        statuses: Collection[str] | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        """Steps in creation order, optionally of the given types and statuses."""
+
+    @abc.abstractmethod
+    async def children(self, name: str) -> list[Doc]:
+        """Steps that list `name` among their parents."""
+
+    @abc.abstractmethod
+    async def update(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Expect | None = None,
+        unset: Collection[str] = (),
+    ) -> Doc | None:
+        """Atomically set top-level keys (and remove `unset` keys) of `name` if it matches
+        `expect`; bump `version`; return the new document, or None if absent or unmatched."""
+
+    @abc.abstractmethod
+    async def delete(self, name: str) -> Doc | None:
+        """Remove a step and its run records; return what was removed."""
+
+    @abc.abstractmethod
+    async def add_run(self, name: str, record: Doc) -> None:
+        """Append a run record (one per execution of the step)."""
+
+    @abc.abstractmethod
+    async def runs(self, name: str, *, skip: int = 0, limit: int | None = None) -> list[Doc]:
+        """Run records of a step, newest first."""
+
+    @abc.abstractmethod
+    async def _subscribe(self, name: str | None) -> Changes:
+        """Start listening; changes after this call returns must all be delivered."""
+
+    @abc.abstractmethod
+    async def _unsubscribe(self, changes: Changes) -> None: ...
+
+    @asynccontextmanager
+    async def watch(self, name: str | None = None) -> AsyncIterator[Changes]:
+        """Subscribe to changes of one step (or all with None) for the block's duration."""
+        changes = await self._subscribe(name)
+        try:
+            yield changes
+        finally:
+            await self._unsubscribe(changes)

@@ -1,0 +1,293 @@
+"""`SqliteStore`: the embedded default store (stdlib sqlite3, WAL, synchronous=FULL).
+
+All statements run on one connection in a worker thread, serialised by a lock, so the event
+loop never blocks on disk. Every write also appends the new document to a `changes` log in the
+same transaction; watchers read that log. Watchers in this process are woken at once; changes
+made by other processes sharing the file are seen within `POLL_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import NameTaken, StoreUnavailable
+from ..model import Doc
+from .base import Changes, Expect, Store, matches
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.25
+KEEP_CHANGES = 10_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    name TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS steps_type_created ON steps (type, created);
+CREATE INDEX IF NOT EXISTS steps_status ON steps (status);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (name, seq)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+"""
+
+
+def _dumps(doc: Doc) -> str:
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False)
+
+
+class _SqliteChanges(Changes):
+    def __init__(self, store: SqliteStore, name: str | None, after_seq: int) -> None:
+        self.store = store
+        self.name = name
+        self.after_seq = after_seq
+        self.wakeup = asyncio.Event()
+
+    async def next(self, timeout: float) -> Doc | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self.wakeup.clear()
+            found = await self.store._run(self._read_next)
+            if found is not None:
+                return found
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), min(remaining, POLL_SECONDS))
+            except TimeoutError:
+                pass
+
+    def _read_next(self, db: sqlite3.Connection) -> Doc | None:
+        if self.name is None:
+            row = db.execute(
+                "SELECT seq, doc FROM changes WHERE seq > ? ORDER BY seq LIMIT 1",
+                (self.after_seq,),
+            ).fetchone()
+        else:
+            row = db.execute(
+                "SELECT seq, doc FROM changes WHERE seq > ? AND name = ? ORDER BY seq LIMIT 1",
+                (self.after_seq, self.name),
+            ).fetchone()
+        if row is None:
+            return None
+        self.after_seq = row[0]
+        doc: Doc = json.loads(row[1])
+        return doc
+
+
+class SqliteStore(Store):
+    """Step metadata in one SQLite file; safe to share between processes on one host."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._watchers: set[_SqliteChanges] = set()
+        self._writes = 0
+
+    # -- plumbing ---------------------------------------------------------------------------
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            with self._lock:
+                if self._db is None:
+                    raise StoreUnavailable("the store is closed")
+                try:
+                    return fn(self._db)
+                except sqlite3.OperationalError as exc:
+                    raise StoreUnavailable(f"the embedded store failed: {exc}") from exc
+
+        return await asyncio.to_thread(call)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            self._writes += 1
+            if self._writes % 1000 == 0:
+                db.execute(
+                    "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?",
+                    (KEEP_CHANGES,),
+                )
+            return result
+
+        result = await self._run(transaction)
+        for watcher in self._watchers:
+            watcher.wakeup.set()
+        return result
+
+    @staticmethod
+    def _log(db: sqlite3.Connection, name: str, doc: Doc) -> None:
+        db.execute("INSERT INTO changes (name, doc) VALUES (?, ?)", (name, _dumps(doc)))
+
+    @staticmethod
+    def _row_doc(db: sqlite3.Connection, name: str) -> Doc | None:
+        row = db.execute("SELECT doc FROM steps WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # a finished step survives power loss too
+        db.execute("PRAGMA busy_timeout=30000")
+        db.executescript(SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    # -- steps ------------------------------------------------------------------------------
+    async def insert(self, doc: Doc) -> Doc:
+        def insert(db: sqlite3.Connection) -> Doc:
+            try:
+                db.execute(
+                    "INSERT INTO steps (name, type, status, created, doc) VALUES (?, ?, ?, ?, ?)",
+                    (doc["name"], doc["type"], doc["status"], doc["_created"], _dumps(doc)),
+                )
+            except sqlite3.IntegrityError:
+                raise NameTaken(
+                    f"the name {doc['name']!r} is already taken: choose another name, "
+                    "or delete that step first",
+                    {"name": doc["name"]},
+                ) from None
+            self._log(db, doc["name"], doc)
+            return doc
+
+        return await self._write(insert)
+
+    async def get(self, name: str) -> Doc | None:
+        return await self._run(lambda db: self._row_doc(db, name))
+
+    async def find(
+        self,
+        *,
+        types: Collection[str] | None = None,
+        statuses: Collection[str] | None = None,
+        skip: int = 0,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        where, args = [], []
+        for column, values in (("type", types), ("status", statuses)):
+            if values is not None:
+                values = list(values)
+                where.append(f"{column} IN ({','.join('?' * len(values))})" if values else "0")
+                args.extend(values)
+        sql = "SELECT doc FROM steps"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created, name LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, skip]
+        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        return [json.loads(r[0]) for r in rows]
+
+    async def children(self, name: str) -> list[Doc]:
+        sql = (
+            "SELECT doc FROM steps WHERE EXISTS "
+            "(SELECT 1 FROM json_each(steps.doc, '$.parents') WHERE json_each.value = ?) "
+            "ORDER BY created"
+        )
+        rows = await self._run(lambda db: db.execute(sql, (name,)).fetchall())
+        return [json.loads(r[0]) for r in rows]
+
+    async def update(
+        self,
+        name: str,
+        changes: Mapping[str, Any],
+        *,
+        expect: Expect | None = None,
+        unset: Collection[str] = (),
+    ) -> Doc | None:
+        def update(db: sqlite3.Connection) -> Doc | None:
+            doc = self._row_doc(db, name)
+            if doc is None or not matches(doc, expect):
+                return None
+            doc.update(changes)
+            for key in unset:
+                doc.pop(key, None)
+            doc["version"] = doc.get("version", 0) + 1
+            db.execute(
+                "UPDATE steps SET status = ?, doc = ? WHERE name = ?",
+                (doc["status"], _dumps(doc), name),
+            )
+            self._log(db, name, doc)
+            return doc
+
+        return await self._write(update)
+
+    async def delete(self, name: str) -> Doc | None:
+        def delete(db: sqlite3.Connection) -> Doc | None:
+            doc = self._row_doc(db, name)
+            if doc is None:
+                return None
+            db.execute("DELETE FROM steps WHERE name = ?", (name,))
+            db.execute("DELETE FROM runs WHERE name = ?", (name,))
+            self._log(db, name, {"name": name, "deleted": True})
+            return doc
+
+        return await self._write(delete)
+
+    # -- run records ------------------------------------------------------------------------
+    async def add_run(self, name: str, record: Doc) -> None:
+        def add(db: sqlite3.Connection) -> None:
+            (seq,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM runs WHERE name = ?", (name,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO runs (name, seq, doc) VALUES (?, ?, ?)", (name, seq, _dumps(record))
+            )
+
+        await self._write(add)
+
+    async def runs(self, name: str, *, skip: int = 0, limit: int | None = None) -> list[Doc]:
+        rows = await self._run(
+            lambda db: db.execute(
+                "SELECT doc FROM runs WHERE name = ? ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (name, -1 if limit is None else limit, skip),
+            ).fetchall()
+        )
+        return [json.loads(r[0]) for r in rows]
+
+    # -- watching ---------------------------------------------------------------------------
+    async def _subscribe(self, name: str | None) -> Changes:
+        (last,) = await self._run(
+            lambda db: db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+        )
+        changes = _SqliteChanges(self, name, last)
+        self._watchers.add(changes)
+        return changes
+
+    async def _unsubscribe(self, changes: Changes) -> None:
+        self._watchers.discard(changes)  # type: ignore[arg-type]

@@ -1,0 +1,137 @@
+"""What runs inside a job's worker process.
+
+The supervisor starts one process per job from a forkserver that has already imported the
+heavy libraries the service needs. The process dies with its parent (PR_SET_PDEATHSIG), leads
+its own process group (so a cancel kills anything it started), writes its stdout/stderr to the
+step's log file, and reports to the supervisor over a pipe:
+
+    ("progress", {...})            any time, e.g. {"rows": 10000}
+    ("finished", {...})            metadata the runner returned, after the artifact is committed
+    ("failed", message, traceback) the runner raised
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .artifacts import ArtifactVolume
+from .errors import JobFailed, LOError
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs, sent to it pickled."""
+
+    name: str
+    step_type: str
+    runner: str
+    run: str
+    parameters: dict[str, Any]
+    parents: dict[str, dict[str, Any]]  # parent name -> its metadata document
+    data_dir: str
+    key: bytes
+    internal: dict[str, Any] = field(default_factory=dict)  # e.g. the staged upload's path
+
+
+@dataclass
+class Output:
+    """What a runner returns: what it wrote to `ctx.output_dir`, and metadata to record."""
+
+    kind: str  # "table", "file", "object", ...
+    format: str  # "parquet", "raw", "joblib", ...
+    metadata: dict[str, Any] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+
+
+class JobContext:
+    """The runner's view of its job."""
+
+    def __init__(self, spec: JobSpec, conn: Connection | None) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.parameters = spec.parameters
+        self.volume = ArtifactVolume(Path(spec.data_dir), spec.key)
+        self.output_dir = self.volume.staging_dir(spec.name, spec.run)
+        self.scratch_dir = self.volume.scratch_dir(spec.name)
+        self._conn = conn
+
+    def progress(self, **fields: Any) -> None:
+        """Publish progress (rows so far, epochs, trials); observers see it at once."""
+        if self._conn is not None:
+            self._conn.send(("progress", fields))
+
+    def parent(self, name: str) -> dict[str, Any]:
+        """The metadata document of a parent step, as it was when this job started."""
+        return self.spec.parents[name]
+
+
+Runner = Callable[[JobContext], Output]
+
+
+def load_runner(path: str) -> Runner:
+    module, _, attr = path.partition(":")
+    runner: Runner = getattr(importlib.import_module(module), attr)
+    return runner
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _capture_output(log_path: str) -> None:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+
+
+def main(spec: JobSpec, conn: Connection, log_path: str) -> None:
+    """Entry point of a worker process."""
+    _die_with_parent()
+    os.setsid()
+    _capture_output(log_path)
+    try:
+        ctx = JobContext(spec, conn)
+        output = load_runner(spec.runner)(ctx)
+        ctx.volume.commit(
+            spec.name,
+            spec.run,
+            ctx.output_dir,
+            kind=output.kind,
+            fmt=output.format,
+            libraries=output.libraries,
+        )
+        conn.send(("finished", {**output.metadata, "libraries": output.libraries}))
+    except (JobFailed, LOError) as exc:
+        conn.send(("failed", str(exc), None))
+    except MemoryError:
+        conn.send(("failed", "the job ran out of memory", traceback.format_exc()))
+    except Exception as exc:  # the user sees the message; the traceback is kept for them
+        log.exception("step %s failed", spec.name)
+        conn.send(("failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        conn.close()
+        sys.stdout.flush()
+        sys.stderr.flush()

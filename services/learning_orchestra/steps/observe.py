@@ -1,0 +1,145 @@
+"""observe service: wait for steps without polling the database.
+
+    GET  /observe/{name}?timeout=S          long-poll until the step is finished/failed/cancelled
+    GET  /observe/{name}?since=V&timeout=S  long-poll until any change after version V
+    GET  /observe/{name}/events             Server-Sent Events, one per change (name=* for all)
+    POST /observe                           LO's observer proposal: answers the long-poll URL
+
+Race-free: each request subscribes to the store's changes before it reads the current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette.sse import EventSourceResponse
+
+from ..core.errors import NotFound, ObserveTimeout
+from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
+from ..core.settings import BASE_PATH
+from ..core.store import Store
+
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 3600.0
+
+router = APIRouter(prefix="/observe", tags=["observe"])
+ROUTERS = [router]
+
+Timeout = Annotated[float, Query(gt=0, le=MAX_TIMEOUT, description="seconds to wait")]
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _done(doc: Doc, since: int | None) -> bool:
+    if since is None:
+        return doc["status"] in TERMINAL
+    return int(doc.get("version", 0)) > since
+
+
+async def wait_for(store: Store, name: str, timeout: float, since: int | None = None) -> Doc:
+    """The step's metadata once it is terminal (or changed after `since`)."""
+    async with store.watch(name) as changes:
+        doc = await store.get(name)
+        if doc is None:
+            raise NotFound(f"there is no step named {name!r} to observe", {"name": name})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not _done(doc, since):
+            remaining = deadline - loop.time()
+            change = await changes.next(remaining) if remaining > 0 else None
+            if change is None:
+                what = "a change" if since is not None else "the step to end"
+                raise ObserveTimeout(
+                    f"waited {timeout:g} s for {what}; {name!r} is {doc['status']}: "
+                    "observe again to keep waiting",
+                    {"status": doc["status"], "version": doc.get("version")},
+                )
+            if change.get("deleted"):
+                raise NotFound(f"step {name!r} was deleted while being observed")
+            doc = change
+        return doc
+
+
+@router.get("/{name}", summary="Wait for a step to end, or for its next change (since=V)")
+async def observe(
+    request: Request,
+    name: Annotated[str, Path(pattern=NAME_PATTERN)],
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    since: Annotated[int | None, Query(ge=0, description="answer on a version above V")] = None,
+) -> dict[str, Any]:
+    return {"result": public(await wait_for(_store(request), name, timeout, since))}
+
+
+@router.get("/{name}/events", summary="Server-Sent Events for a step's changes (name=* for all)")
+async def events(
+    request: Request, name: Annotated[str, Path(pattern=r"^(\*|" + NAME_PATTERN[1:-1] + ")$")]
+) -> EventSourceResponse:
+    store = _store(request)
+    watch_all = name == "*"
+    changes_cm = store.watch(None if watch_all else name)
+    changes = await changes_cm.__aenter__()
+    first = None if watch_all else await store.get(name)
+    if not watch_all and first is None:
+        await changes_cm.__aexit__(None, None, None)
+        raise NotFound(f"there is no step named {name!r} to observe", {"name": name})
+
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        try:
+            doc = first
+            if doc is not None:
+                yield {"event": "change", "data": json.dumps(public(doc))}
+            while doc is None or watch_all or doc["status"] not in TERMINAL:
+                if await request.is_disconnected():
+                    return
+                change = await changes.next(15.0)
+                if change is None:
+                    continue  # sse-starlette sends keep-alive pings meanwhile
+                if change.get("deleted"):
+                    yield {"event": "deleted", "data": json.dumps({"name": change["name"]})}
+                    if not watch_all:
+                        return
+                    continue
+                doc = change
+                yield {"event": "change", "data": json.dumps(public(doc))}
+        finally:
+            await changes_cm.__aexit__(None, None, None)
+
+    return EventSourceResponse(stream(), ping=10)
+
+
+class ObserveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(pattern=NAME_PATTERN, description="the step to observe")
+    observe_type: Literal["wait", "observe"] = "wait"
+    timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT)
+
+
+@router.post("", summary="LO's observer proposal: the URL to long-poll for a step")
+async def observer_url(request: Request, body: ObserveRequest) -> dict[str, Any]:
+    if await _store(request).get(body.filename) is None:
+        raise NotFound(f"there is no step named {body.filename!r} to observe")
+    url = f"{BASE_PATH}/observe/{body.filename}"
+    query = []
+    if body.timeout is not None:
+        query.append(f"timeout={body.timeout:g}")
+    if body.observe_type == "observe":
+        doc = await _store(request).get(body.filename)
+        query.append(f"since={(doc or {}).get('version', 0)}")
+    return {"result": url + ("?" + "&".join(query) if query else "")}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from ..core.api import lazy_app
+
+        return lazy_app("observe")
+    raise AttributeError(name)
