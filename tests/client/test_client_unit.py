@@ -1,0 +1,560 @@
+"""Unit tests of the client's own logic, over `httpx.MockTransport` (no server needed).
+
+What is checked here is what the client decides by itself: URL normalisation, the
+requests it builds, how it maps answers to results and exceptions, and how it loops over
+long-polls. Behaviour against the real server is in test_client_server.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+import learning_orchestra_client as lo
+from learning_orchestra_client import (
+    AsyncDatasetCsv,
+    AsyncObserver,
+    BadRequest,
+    Conflict,
+    ConnectionFailed,
+    DatasetCsv,
+    DatasetGeneric,
+    InvalidRequest,
+    LearningOrchestraError,
+    MethodNotAllowed,
+    NotFound,
+    Observer,
+    PayloadTooLarge,
+    ServerError,
+    StepCancelled,
+    StepFailed,
+    Unauthorized,
+    WaitTimeout,
+    normalize_cluster_url,
+)
+from learning_orchestra_client.observe._plans import SSEDecoder
+
+API = "/api/learningOrchestra/v1"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def answer(status: int, result: Any, **extra: Any) -> httpx.Response:
+    return httpx.Response(status, json={"result": result, **extra})
+
+
+def error(status: int, message: str, code: str, detail: Any = None) -> httpx.Response:
+    return answer(status, message, error={"code": code, "detail": detail})
+
+
+def meta(name: str, status: str, version: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "datasetName": name,
+        "status": status,
+        "finished": status == "finished",
+        "exception": None,
+        "version": version,
+        **extra,
+    }
+
+
+class Recorder:
+    """A MockTransport handler that records requests and answers from a script."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return self.handler(request)
+
+    def sync_client(self) -> httpx.Client:
+        return httpx.Client(transport=httpx.MockTransport(self))
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self))
+
+
+def scripted(*responses: httpx.Response) -> Recorder:
+    """Answer each request with the next response of the script (the last one repeats)."""
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return Recorder(handler)
+
+
+# --- cluster URL -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://34.66.75.31", "http://34.66.75.31"),
+        ("34.66.75.31", "http://34.66.75.31"),
+        ("localhost:8080", "http://localhost:8080"),
+        ("http://127.0.0.1:5000/", "http://127.0.0.1:5000"),
+        ("HTTPS://lo.example.org", "https://lo.example.org"),
+        ("  lo.example.org  ", "http://lo.example.org"),
+        ("http://host:80/api/learningOrchestra/v1/", "http://host:80"),
+        ("http://host/prefix/", "http://host/prefix"),
+        ("::1", "http://[::1]"),
+        ("[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_cluster_url_is_normalised(given: str, expected: str) -> None:
+    assert normalize_cluster_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "fragment"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("ftp://host", "only http"),
+        ("mongodb://root@host:27017", "only http"),
+        ("http://", "no host"),
+        ("http://host:99999", "cluster_ip"),
+        ("http://host/?a=1", "query"),
+    ],
+)
+def test_bad_cluster_url_is_refused(given: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        normalize_cluster_url(given)
+
+
+def test_requests_go_under_the_base_path_of_the_normalised_url() -> None:
+    rec = scripted(answer(200, []))
+    DatasetCsv("10.0.0.5:8080", client=rec.sync_client()).search_all_datasets()
+    assert str(rec.requests[0].url).startswith(f"http://10.0.0.5:8080{API}/dataset/csv?")
+
+
+# --- LO compatibility of names -----------------------------------------------------------
+
+
+def test_lo_import_paths_and_names_exist() -> None:
+    from learning_orchestra_client.dataset.csv import DatasetCsv as Csv
+    from learning_orchestra_client.dataset.generic import DatasetGeneric as Generic
+    from learning_orchestra_client.observe.observe import Observer as Obs
+    from learning_orchestra_client.observer import Observer as OldObs
+
+    assert (Csv, Generic, Obs, OldObs) == (DatasetCsv, DatasetGeneric, Observer, Observer)
+    for name in (
+        "insert_dataset_sync",
+        "insert_dataset_async",
+        "search_all_datasets",
+        "search_dataset_content",
+        "delete_dataset",
+        "delete_dataset_async",
+        "wait",
+    ):
+        assert callable(getattr(DatasetCsv, name)), name
+        assert callable(getattr(AsyncDatasetCsv, name)), name
+    assert lo.BASE_PATH == API
+
+
+def test_generic_datasets_use_their_own_route() -> None:
+    rec = scripted(answer(201, f"{API}/dataset/generic/blob"))
+    DatasetGeneric("h", client=rec.sync_client()).insert_dataset_async("blob", "http://x/b")
+    assert rec.requests[0].url.path == f"{API}/dataset/generic"
+
+
+# --- requests built ----------------------------------------------------------------------
+
+
+def test_insert_by_url_posts_lo_body_and_returns_step_path() -> None:
+    rec = scripted(answer(201, f"{API}/dataset/csv/titanic"))
+    ds = DatasetCsv("h", client=rec.sync_client())
+    result = ds.insert_dataset_async(dataset_name="titanic", url="http://files/train.csv")
+    assert result == f"{API}/dataset/csv/titanic"
+    request = rec.requests[0]
+    assert request.method == "POST"
+    assert json.loads(request.content) == {
+        "datasetName": "titanic",
+        "datasetURI": "http://files/train.csv",
+    }
+
+
+@pytest.mark.parametrize("kind", ["path", "fileobj", "bytes"])
+def test_insert_by_upload_sends_multipart(kind: str, tmp_path: Any) -> None:
+    path = tmp_path / "train.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    file: Any = {"path": path, "fileobj": io.BytesIO(b"a,b\n1,2\n"), "bytes": b"a,b\n1,2\n"}[kind]
+    rec = scripted(answer(201, f"{API}/dataset/csv/up"))
+    DatasetCsv("h", client=rec.sync_client()).insert_dataset_async("up", file=file)
+    request = rec.requests[0]
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    body = request.content
+    assert b'name="datasetName"\r\n\r\nup\r\n' in body
+    assert b'name="file"; filename="' in body
+    assert b"a,b\n1,2\n" in body
+    if kind == "path":
+        assert b'filename="train.csv"' in body
+        assert b"Content-Type: text/csv" in body
+
+
+def test_insert_needs_exactly_one_source() -> None:
+    ds = DatasetCsv("h", client=scripted(answer(201, "")).sync_client())
+    with pytest.raises(ValueError, match="exactly one"):
+        ds.insert_dataset_async("x")
+    with pytest.raises(ValueError, match="exactly one"):
+        ds.insert_dataset_async("x", url="http://a", file=b"1")
+
+
+def test_search_content_sends_query_as_json_with_paging() -> None:
+    rec = scripted(answer(200, [meta("t", "finished"), {"Sex": "female"}]))
+    ds = DatasetCsv("h", client=rec.sync_client())
+    result = ds.search_dataset_content("t", query={"Sex": "female"}, limit=5, skip=1)
+    assert result == [meta("t", "finished"), {"Sex": "female"}]
+    url = rec.requests[0].url
+    assert url.path == f"{API}/dataset/csv/t"
+    assert json.loads(url.params["query"]) == {"Sex": "female"}
+    assert (url.params["limit"], url.params["skip"]) == ("5", "1")
+
+
+def test_search_content_defaults_match_lo_and_omit_empty_query() -> None:
+    rec = scripted(answer(200, []))
+    DatasetCsv("h", client=rec.sync_client()).search_dataset_content("t")
+    params = rec.requests[0].url.params
+    assert dict(params) == {"limit": "10", "skip": "0"}
+
+
+def test_search_all_paging_and_delete_route() -> None:
+    rec = scripted(answer(200, []))
+    ds = DatasetCsv("h", client=rec.sync_client())
+    ds.search_all_datasets(skip=2, limit=3)
+    ds.delete_dataset_async("old")
+    assert dict(rec.requests[0].url.params) == {"skip": "2", "limit": "3"}
+    assert (rec.requests[1].method, rec.requests[1].url.path) == (
+        "DELETE",
+        f"{API}/dataset/csv/old",
+    )
+
+
+def test_names_are_quoted_as_one_path_segment() -> None:
+    rec = scripted(error(404, "no step named '../x'", "not_found"))
+    with pytest.raises(NotFound):
+        DatasetCsv("h", client=rec.sync_client()).delete_dataset("../x")
+    assert rec.requests[0].url.raw_path.decode() == f"{API}/dataset/csv/..%2Fx"
+
+
+def test_token_is_sent_as_bearer_only_when_given() -> None:
+    rec = scripted(answer(200, []))
+    DatasetCsv("h", token="s3cret", client=rec.sync_client()).search_all_datasets()
+    DatasetCsv("h", client=rec.sync_client()).search_all_datasets()
+    assert rec.requests[0].headers["authorization"] == "Bearer s3cret"
+    assert "authorization" not in rec.requests[1].headers
+
+
+def test_pretty_response_is_lo_indented_envelope() -> None:
+    rec = scripted(answer(200, [{"b": 1, "a": 2}]))
+    ds = DatasetCsv("h", client=rec.sync_client())
+    text = ds.search_all_datasets(True)
+    assert text == json.dumps({"result": [{"b": 1, "a": 2}]}, indent=4, sort_keys=True)
+    assert ds.search_all_datasets() == [{"b": 1, "a": 2}]
+
+
+# --- error mapping -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (400, "bad_request", BadRequest),
+        (401, "unauthorized", Unauthorized),
+        (404, "not_found", NotFound),
+        (405, "method_not_allowed", MethodNotAllowed),
+        (409, "name_taken", Conflict),
+        (413, "too_large", PayloadTooLarge),
+        (422, "invalid", InvalidRequest),
+        (503, "store_unavailable", ServerError),
+        (418, "teapot", LearningOrchestraError),
+    ],
+)
+def test_error_answers_raise_the_class_for_their_status(
+    status: int, code: str, cls: type[LearningOrchestraError]
+) -> None:
+    message = f"something {code}: change it"
+    rec = scripted(error(status, message, code, detail={"field": "datasetURI"}))
+    with pytest.raises(cls) as caught:
+        DatasetCsv("h", client=rec.sync_client()).insert_dataset_async("t", "http://x")
+    exc = caught.value
+    assert type(exc) is cls
+    assert str(exc) == exc.message == message
+    assert (exc.status_code, exc.code, exc.detail) == (status, code, {"field": "datasetURI"})
+
+
+def test_non_json_error_answer_keeps_status_and_text() -> None:
+    rec = scripted(httpx.Response(502, text="<html>upstream down</html>\nmore"))
+    with pytest.raises(ServerError, match=r"HTTP 502 Bad Gateway: <html>upstream down</html>$"):
+        DatasetCsv("h", client=rec.sync_client()).search_all_datasets()
+
+
+def test_success_without_envelope_is_an_error() -> None:
+    rec = scripted(httpx.Response(200, json=[1, 2]))
+    with pytest.raises(LearningOrchestraError, match="'result'"):
+        DatasetCsv("h", client=rec.sync_client()).search_all_datasets()
+
+
+def test_unreachable_server_raises_connection_failed() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(refuse))
+    with pytest.raises(ConnectionFailed, match="could not reach http://h/api/"):
+        DatasetCsv("h", client=client).search_all_datasets()
+
+
+# --- waiting -----------------------------------------------------------------------------
+
+
+def not_yet() -> httpx.Response:
+    return error(408, "step 't' did not end within 1 s", "timeout")
+
+
+def test_wait_long_polls_until_finished_and_treats_408_as_not_yet() -> None:
+    done = meta("t", "finished", version=3, rows=891)
+    rec = scripted(not_yet(), not_yet(), answer(200, done))
+    result = Observer("h", long_poll=5, client=rec.sync_client()).wait("t", timeout=100)
+    assert result == done
+    assert len(rec.requests) == 3
+    for request in rec.requests:
+        assert request.url.path == f"{API}/observe/t"
+        assert dict(request.url.params) == {"timeout": "5"}
+
+
+def test_wait_poll_never_exceeds_the_remaining_time() -> None:
+    rec = scripted(answer(200, meta("t", "finished")))
+    Observer("h", long_poll=60, client=rec.sync_client()).wait("t", timeout=2.5)
+    assert rec.requests[0].url.params["timeout"] == "3"  # ceil(2.5), never above long_poll
+
+
+def test_wait_without_timeout_uses_the_long_poll_length() -> None:
+    rec = scripted(answer(200, meta("t", "finished")))
+    Observer("h", client=rec.sync_client()).wait("t")
+    assert rec.requests[0].url.params["timeout"] == "60"
+
+
+def test_wait_on_failed_step_raises_step_failed_with_server_reason() -> None:
+    reason = "could not download http://x/missing.csv: HTTP 404 Not Found"
+    failed = meta("t", "failed", exception=reason, traceback="Traceback ...")
+    rec = scripted(answer(200, failed))
+    with pytest.raises(StepFailed) as caught:
+        Observer("h", client=rec.sync_client()).wait("t")
+    exc = caught.value
+    assert type(exc) is StepFailed
+    assert (exc.name, exc.status, exc.exception) == ("t", "failed", reason)
+    assert exc.traceback == "Traceback ..."
+    assert exc.metadata == failed
+    assert str(exc) == f"step 't' failed: {reason}"
+
+
+def test_wait_on_cancelled_step_raises_step_cancelled() -> None:
+    rec = scripted(answer(200, meta("t", "cancelled", exception="cancelled by the user")))
+    with pytest.raises(StepCancelled) as caught:
+        Observer("h", client=rec.sync_client()).wait("t")
+    assert isinstance(caught.value, StepFailed)
+    assert caught.value.status == "cancelled"
+
+
+def test_wait_accepts_lo_metadata_without_status() -> None:
+    rec = scripted(answer(200, {"datasetName": "t", "finished": True}))
+    assert Observer("h", client=rec.sync_client()).wait("t") == {
+        "datasetName": "t",
+        "finished": True,
+    }
+
+
+def test_wait_raises_wait_timeout_when_overall_timeout_passes() -> None:
+    rec = scripted(not_yet())
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout) as caught:
+        Observer("h", client=rec.sync_client()).wait("t", timeout=0.05)
+    assert time.monotonic() - started < 5
+    assert isinstance(caught.value, TimeoutError)
+    assert (caught.value.name, caught.value.timeout) == ("t", 0.05)
+    assert "did not end within 0.05 s" in str(caught.value)
+
+
+def test_wait_on_unknown_step_raises_not_found() -> None:
+    rec = scripted(error(404, "no step named 'nope'", "not_found"))
+    with pytest.raises(NotFound, match="no step named 'nope'"):
+        Observer("h", client=rec.sync_client()).wait("nope")
+
+
+def test_wait_pretty_response_is_indented_metadata() -> None:
+    done = meta("t", "finished")
+    rec = scripted(answer(200, done))
+    text = Observer("h", client=rec.sync_client()).wait("t", pretty_response=True)
+    assert json.loads(text) == done
+
+
+def test_insert_sync_posts_then_waits_through_observe() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return answer(201, f"{API}/dataset/csv/t")
+        return answer(200, meta("t", "finished"))
+
+    rec = Recorder(handler)
+    result = DatasetCsv("h", client=rec.sync_client()).insert_dataset_sync("t", "http://x/t.csv")
+    assert result == f"{API}/dataset/csv/t"
+    assert [(r.method, r.url.path) for r in rec.requests] == [
+        ("POST", f"{API}/dataset/csv"),
+        ("GET", f"{API}/observe/t"),
+    ]
+
+
+def test_insert_sync_raises_when_ingestion_fails() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return answer(201, f"{API}/dataset/csv/t")
+        return answer(200, meta("t", "failed", exception="not a CSV file"))
+
+    ds = DatasetCsv("h", client=Recorder(handler).sync_client())
+    with pytest.raises(StepFailed, match="not a CSV file"):
+        ds.insert_dataset_sync("t", "http://x/t.csv")
+
+
+def test_observe_asks_for_versions_after_since() -> None:
+    rec = scripted(not_yet(), answer(200, meta("t", "running", version=4)))
+    got = Observer("h", client=rec.sync_client()).observe("t", since=3, timeout=60)
+    assert got["version"] == 4
+    assert dict(rec.requests[-1].url.params) == {"since": "3", "timeout": "60"}
+
+
+def test_observe_timeout_says_no_change() -> None:
+    rec = scripted(not_yet())
+    with pytest.raises(WaitTimeout, match="did not change within"):
+        Observer("h", client=rec.sync_client()).observe("t", since=3, timeout=0.01)
+
+
+def test_observe_pipe_follows_versions_until_terminal() -> None:
+    versions = iter(
+        [
+            meta("t", "pending", version=1),
+            meta("t", "running", version=2),
+            meta("t", "running", version=5, progress={"rows": 100}),
+            meta("t", "finished", version=6),
+        ]
+    )
+    rec = Recorder(lambda request: answer(200, next(versions)))
+    seen = list(Observer("h", client=rec.sync_client()).observe_pipe("t"))
+    assert [m["status"] for m in seen] == ["pending", "running", "running", "finished"]
+    assert [r.url.params["since"] for r in rec.requests] == ["0", "1", "2", "5"]
+
+
+def test_observe_pipe_stops_on_failure_without_raising() -> None:
+    rec = scripted(answer(200, meta("t", "failed", version=2, exception="boom")))
+    assert [m["status"] for m in Observer("h", client=rec.sync_client()).observe_pipe("t")] == [
+        "failed"
+    ]
+
+
+def test_long_poll_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="long_poll"):
+        Observer("h", long_poll=0)
+
+
+# --- Server-Sent Events --------------------------------------------------------------------
+
+
+def sse_body(*events: dict[str, Any]) -> bytes:
+    chunks = [": keep-alive\n\n"]
+    for event in events:
+        chunks.append(f"event: change\nid: {event['version']}\ndata: {json.dumps(event)}\n\n")
+    return "".join(chunks).encode()
+
+
+def test_sse_decoder_joins_data_lines_and_skips_comments() -> None:
+    decoder = SSEDecoder()
+    lines = [": ping", "", "event: x", 'data: {"a":', "data: 1}", "", "data: plain", ""]
+    out = [data for ready, data in map(decoder.feed, lines) if ready]
+    assert out == [{"a": 1}, "plain"]
+    assert decoder.flush() == (False, None)
+    decoder.feed("data: tail")
+    assert decoder.flush() == (True, "tail")
+
+
+def test_events_yield_parsed_metadata() -> None:
+    events = [meta("t", "running", version=1), meta("t", "finished", version=2)]
+    rec = scripted(
+        httpx.Response(
+            200, content=sse_body(*events), headers={"content-type": "text/event-stream"}
+        )
+    )
+    assert list(Observer("h", client=rec.sync_client()).events("t")) == events
+    assert rec.requests[0].url.path == f"{API}/observe/t/events"
+
+
+def test_events_error_answer_raises() -> None:
+    rec = scripted(error(404, "no step named 'x'", "not_found"))
+    with pytest.raises(NotFound):
+        list(Observer("h", client=rec.sync_client()).events("x"))
+
+
+# --- asyncio twins -----------------------------------------------------------------------
+
+
+async def test_async_dataset_insert_sync_and_search() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return answer(201, f"{API}/dataset/csv/t")
+        if request.url.path.startswith(f"{API}/observe/"):
+            return answer(200, meta("t", "finished"))
+        return answer(200, [meta("t", "finished"), {"Sex": "female"}])
+
+    rec = Recorder(handler)
+    async with AsyncDatasetCsv("h", token="tk", client=rec.async_client()) as ds:
+        assert await ds.insert_dataset_sync("t", file=b"a\n1\n") == f"{API}/dataset/csv/t"
+        rows = await ds.search_dataset_content("t", query={"Sex": "female"})
+        assert rows[1] == {"Sex": "female"}
+        assert (await ds.wait("t"))["status"] == "finished"
+    assert all(r.headers["authorization"] == "Bearer tk" for r in rec.requests)
+
+
+async def test_async_observer_failure_timeout_pipe_and_events() -> None:
+    failed = scripted(answer(200, meta("t", "failed", exception="bad row 3")))
+    with pytest.raises(StepFailed, match="bad row 3"):
+        await AsyncObserver("h", client=failed.async_client()).wait("t")
+
+    slow = scripted(not_yet())
+    with pytest.raises(WaitTimeout):
+        await AsyncObserver("h", client=slow.async_client()).wait("t", timeout=0.02)
+
+    versions = iter([meta("t", "running", version=1), meta("t", "finished", version=2)])
+    piped = Recorder(lambda request: answer(200, next(versions)))
+    observer = AsyncObserver("h", client=piped.async_client())
+    assert [m["version"] async for m in observer.observe_pipe("t")] == [1, 2]
+
+    events = [meta("t", "finished", version=9)]
+    streamed = scripted(httpx.Response(200, content=sse_body(*events)))
+    observer = AsyncObserver("h", client=streamed.async_client())
+    assert [e async for e in observer.events("t")] == events
+
+
+async def test_async_unreachable_server_raises_connection_failed() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(refuse))
+    with pytest.raises(ConnectionFailed):
+        await AsyncObserver("h", client=client).wait("t")
+
+
+def test_owned_client_is_closed_but_a_given_one_is_not() -> None:
+    given = scripted(answer(200, [])).sync_client()
+    with DatasetCsv("h", client=given) as ds:
+        ds.search_all_datasets()
+    assert not given.is_closed
+    own = DatasetCsv("h")
+    own.close()
+    assert own._transport.client.is_closed
