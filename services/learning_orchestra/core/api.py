@@ -63,6 +63,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            return error_response(400, "the body is not valid JSON", "bad_request")
         parts, detail = [], []
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"] if p not in ("query", "path", "body"))

@@ -134,8 +134,11 @@ class Supervisor:
             except Exception:
                 log.exception("supervisor loop failed; retrying")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the event fires, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                async with asyncio.timeout(POLL_SECONDS):
+                    await self._wake.wait()
 
     async def recover(self) -> None:
         """Fail `running` steps whose worker is gone (their lease expired)."""
@@ -233,6 +236,7 @@ class Supervisor:
                 parents=parents,
                 data_dir=str(self.volume.root),
                 key=self.volume.key,
+                settings=self.settings.model_dump(mode="json"),
                 internal=doc.get("_internal", {}),
             )
             outcome = await self._execute(spec)
@@ -361,19 +365,12 @@ class Supervisor:
         await self._record_run(updated)
         if outcome[0] == "finished":
             self.volume.prune(name, keep=run)
-            if updated.get("runs", 1) > 1:
-                await self._mark_children_stale(name)
         else:
             self.volume.prune(name, keep=updated.get("_artifact"))
 
     async def _current_artifact(self, name: str) -> str | None:
         doc = await self.store.get(name)
         return None if doc is None else doc.get("_artifact")
-
-    async def _mark_children_stale(self, name: str) -> None:
-        for child in await self.store.children(name):
-            if child.get("runs", 0) and not child.get("stale"):
-                await self.store.update(child["name"], {"stale": True})
 
     def _ended(
         self, doc: Doc, status: Status, exception: str | None, traceback: str | None = None

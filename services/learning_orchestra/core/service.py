@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import references
 from .artifacts import ArtifactVolume
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, MethodNotAllowed, NotFound
 from .jobs import Supervisor
 from .model import ACTIVE, TERMINAL, Doc, Status, check_name, new_step, status_of
 from .steptype import Content, StepType
@@ -96,7 +96,10 @@ class StepService:
     # -- creating and re-running ------------------------------------------------------------
     async def _check_parents(self, step_type: StepType, params: Mapping[str, Any]) -> list[Doc]:
         names = [params[f] for f in step_type.parent_fields if params.get(f)]
-        names += references.referenced_names(params)
+        # `description` is free text: "$5 budget" is not a reference.
+        names += references.referenced_names(
+            {k: v for k, v in params.items() if k != "description"}
+        )
         parents: list[Doc] = []
         for name in dict.fromkeys(names):
             parent = await self.store.get(name)
@@ -134,7 +137,9 @@ class StepService:
     async def rerun(self, step_type: StepType, name: str, changes: dict[str, Any]) -> Doc:
         """PATCH: re-run with `changes` merged into the stored parameters."""
         if not step_type.patchable:
-            raise Invalid(f"{step_type.type} steps cannot be re-run: delete and create them again")
+            raise MethodNotAllowed(
+                f"{step_type.type} steps cannot be re-run: delete them and create them again"
+            )
         doc = await self.get(step_type, name)
         if step_type.name_field in changes and changes[step_type.name_field] != name:
             raise Invalid(f"{step_type.name_field} cannot change: a re-run keeps the step's name")
@@ -161,8 +166,15 @@ class StepService:
                 "cancel it, then try again",
                 {"name": name},
             )
+        await self._mark_children_stale(name)
         self.supervisor.wake()
         return updated
+
+    async def _mark_children_stale(self, name: str) -> None:
+        """Outputs computed from `name` no longer match it once it is re-run or deleted."""
+        for child in await self.store.children(name):
+            if not child.get("stale"):
+                await self.store.update(child["name"], {"stale": True})
 
     # -- cancelling and deleting ------------------------------------------------------------
     async def cancel(self, step_type: StepType | None, name: str) -> Doc:
@@ -208,7 +220,5 @@ class StepService:
         if removed is None:
             raise NotFound(f"there is no step named {name!r}")
         self.volume.remove(name)
-        for child in await self.store.children(name):
-            if not child.get("stale"):
-                await self.store.update(child["name"], {"stale": True})
+        await self._mark_children_stale(name)
         return removed

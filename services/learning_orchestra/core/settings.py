@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="how long a job lease lasts unrenewed")
     max_upload_mb: int = Field(2048, gt=0, description="largest dataset accepted")
     api_tokens: str = Field("", description="comma-separated bearer tokens; empty: no auth")
-    public_url: str = Field("", description="URL prefix of the gateway as clients see it")
 
     @property
     def resolved_store_url(self) -> str:

@@ -12,6 +12,7 @@ step's log file, and reports to the supervisor over a pipe:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import logging
@@ -21,12 +22,14 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from .artifacts import ArtifactVolume
 from .errors import JobFailed, LOError
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class JobSpec:
     parents: dict[str, dict[str, Any]]  # parent name -> its metadata document
     data_dir: str
     key: bytes
+    settings: dict[str, Any] = field(default_factory=dict)  # the server's Settings, as JSON
     internal: dict[str, Any] = field(default_factory=dict)  # e.g. the staged upload's path
 
 
@@ -65,6 +69,7 @@ class JobContext:
         self.spec = spec
         self.name = spec.name
         self.parameters = spec.parameters
+        self.settings = Settings.model_validate(spec.settings)
         self.volume = ArtifactVolume(Path(spec.data_dir), spec.key)
         self.output_dir = self.volume.staging_dir(spec.name, spec.run)
         self.scratch_dir = self.volume.scratch_dir(spec.name)
@@ -90,6 +95,14 @@ def load_runner(path: str) -> Runner:
 
 
 def _die_with_parent() -> None:
+    # The forkserver hands each child a copy of the pipe end that keeps the forkserver alive
+    # while "clients" remain. Holding it, a worker would keep its forkserver parent running
+    # after the service dies, and PR_SET_PDEATHSIG would never fire. Drop it.
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_alive_fd", None) is not None:
+        with contextlib.suppress(OSError):
+            os.close(server._forkserver_alive_fd)
+        server._forkserver_alive_fd = None
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -13,6 +13,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -71,10 +72,9 @@ class _SqliteChanges(Changes):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), min(remaining, POLL_SECONDS))
-            except TimeoutError:
-                pass
+            with suppress(TimeoutError):
+                async with asyncio.timeout(min(remaining, POLL_SECONDS)):  # not wait_for:
+                    await self.wakeup.wait()  # it can swallow a cancel on 3.11
 
     def _read_next(self, db: sqlite3.Connection) -> Doc | None:
         if self.name is None:
@@ -199,7 +199,8 @@ class SqliteStore(Store):
         skip: int = 0,
         limit: int | None = None,
     ) -> list[Doc]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, values in (("type", types), ("status", statuses)):
             if values is not None:
                 values = list(values)
@@ -290,4 +291,4 @@ class SqliteStore(Store):
         return changes
 
     async def _unsubscribe(self, changes: Changes) -> None:
-        self._watchers.discard(changes)  # type: ignore[arg-type]
+        self._watchers.discard(changes)

@@ -1,0 +1,333 @@
+"""The supervisor with real worker processes, a real SQLite store and a real volume."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from pydantic import BaseModel, ConfigDict
+
+from learning_orchestra.core.artifacts import ArtifactVolume
+from learning_orchestra.core.errors import Conflict, Invalid
+from learning_orchestra.core.jobs import INTERRUPTED, Supervisor
+from learning_orchestra.core.model import new_step
+from learning_orchestra.core.service import StepService
+from learning_orchestra.core.settings import Settings
+from learning_orchestra.core.steptype import StepType
+from learning_orchestra.core.store import SqliteStore
+from learning_orchestra.steps.observe import wait_for
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: Any = None
+    parent: str | None = None
+    pidfile: str | None = None
+
+
+RUNNERS = ["succeed", "add_parent", "raise_error", "raise_job_failed", "sleep",
+           "exit_abruptly", "hog_memory", "spawn_grandchild"]
+TYPES = {r: StepType(step="test", tool=r, request=Body, runner=f"tests.runners:{r}",
+                     parent_fields=("parent",)) for r in RUNNERS}
+
+
+class Harness:
+    def __init__(self, root: Path, **settings: Any) -> None:
+        self.settings = Settings(data_dir=root, lease_seconds=1.5, concurrency=2, **settings)
+        self.store = SqliteStore(root / "store.sqlite3")
+        self.volume = ArtifactVolume(root)
+        self.supervisor = Supervisor(self.store, self.volume, self.settings, TYPES.values())
+        self.steps = StepService(self.store, self.volume, self.supervisor)
+
+    async def submit(self, runner: str, name: str, **params: Any) -> dict[str, Any]:
+        return await self.steps.create(TYPES[runner], {"name": name, **params})
+
+    async def wait(self, name: str, timeout: float = 30) -> dict[str, Any]:
+        return await wait_for(self.store, name, timeout)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    yield h
+    await h.supervisor.stop()
+    await h.store.close()
+
+
+async def test_success_records_output_metadata_and_run(harness: Harness) -> None:
+    await harness.submit("succeed", "a", value=7)
+    doc = await harness.wait("a")
+    assert doc["status"] == "finished" and doc["finished"] is True
+    assert doc["answer"] == 42 and doc["runs"] == 1 and doc["progress"] == {"step": 1}
+    assert doc["durationSeconds"] >= 0 and doc["startedAt"] and doc["finishedAt"]
+    manifest = harness.volume.verify("a", doc["_artifact"])
+    assert set(manifest["files"]) == {"out.txt"}
+    assert "_lease" not in doc
+    (run,) = await harness.store.runs("a")
+    assert run["status"] == "finished"
+    assert "hello from the job" in run["functionMessage"]
+    assert not (harness.volume.root / "scratch" / "a").exists()
+
+
+async def test_exception_fails_step_with_message_and_traceback(harness: Harness) -> None:
+    await harness.submit("raise_error", "bad")
+    doc = await harness.wait("bad")
+    assert doc["status"] == "failed" and doc["finished"] is False
+    assert doc["exception"] == "ValueError: boom: the value was wrong"
+    assert "raise ValueError" in doc["traceback"]
+    await harness.submit("raise_job_failed", "clear")
+    doc = await harness.wait("clear")
+    assert doc["exception"] == "the input has no column 'x'" and doc["traceback"] is None
+
+
+async def test_worker_that_dies_fails_the_step(harness: Harness) -> None:
+    await harness.submit("exit_abruptly", "dies")
+    doc = await harness.wait("dies")
+    assert doc["status"] == "failed"
+    assert "worker process died (exit code 3)" in doc["exception"]
+
+
+async def test_timeout_kills_the_job(tmp_path: Path) -> None:
+    h = Harness(tmp_path, job_timeout=1.0)
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        await h.submit("sleep", "slow", value=60)
+        doc = await h.wait("slow")
+        assert doc["status"] == "failed"
+        assert "timed out" in doc["exception"] and "LO_JOB_TIMEOUT=1" in doc["exception"]
+        assert doc["durationSeconds"] < 15
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+
+
+async def test_memory_limit_kills_the_job(tmp_path: Path) -> None:
+    h = Harness(tmp_path, job_memory_mb=300)
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        await h.submit("hog_memory", "hog")
+        doc = await h.wait("hog")
+        assert doc["status"] == "failed"
+        assert "out of memory" in doc["exception"] and "LO_JOB_MEMORY_MB=300" in doc["exception"]
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+
+
+async def test_cancel_kills_worker_and_its_children(harness: Harness, tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    await harness.submit("spawn_grandchild", "busy", pidfile=str(pidfile))
+    async with harness.store.watch("busy") as changes:
+        while not pidfile.exists() or not pidfile.read_text():
+            await changes.next(0.2)
+    child = psutil.Process(int(pidfile.read_text()))
+    doc = await harness.steps.cancel(None, "busy")
+    assert doc["status"] == "cancelled" and doc["exception"] == "cancelled: by request"
+    await asyncio.sleep(0.2)
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    with pytest.raises(Conflict):
+        await harness.steps.cancel(None, "busy")
+
+
+async def test_cancel_pending_step(harness: Harness) -> None:
+    await harness.submit("sleep", "first", value=30)
+    await harness.submit("add_parent", "child", parent="first")
+    doc = await harness.steps.cancel(None, "child")
+    assert doc["status"] == "cancelled"
+    await harness.steps.cancel(None, "first")
+
+
+async def test_cancel_from_another_replica_through_the_store(tmp_path: Path) -> None:
+    """A cancel request recorded by another process reaches the supervisor running the job."""
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    other = SqliteStore(tmp_path / "store.sqlite3")
+    await other.open()
+    try:
+        await h.submit("sleep", "remote", value=60)
+        async with h.store.watch("remote") as changes:
+            while (await h.store.get("remote"))["status"] != "running":
+                await changes.next(0.5)
+        await other.update("remote", {"_cancel": "from elsewhere"}, expect={"status": "running"})
+        doc = await h.wait("remote", timeout=10)
+        assert doc["status"] == "cancelled" and "from elsewhere" in doc["exception"]
+    finally:
+        await other.close()
+        await h.supervisor.stop()
+        await h.store.close()
+
+
+async def test_child_waits_for_parent_then_runs(harness: Harness) -> None:
+    await harness.submit("sleep", "slowparent", value=0.5)
+    child = await harness.submit("add_parent", "kid", parent="slowparent")
+    assert child["status"] == "pending" and child["waitingFor"] == ["slowparent"]
+    assert child["parents"] == ["slowparent"]
+    doc = await harness.wait("kid")
+    # sleep writes no out.txt, so the child fails reading it: the point is it ran after.
+    parent = await harness.store.get("slowparent")
+    assert parent["status"] == "finished"
+    assert doc["startedAt"] >= parent["finishedAt"]
+
+
+async def test_chain_of_results(harness: Harness) -> None:
+    await harness.submit("succeed", "one", value=1)
+    await harness.submit("add_parent", "two", parent="one")
+    await harness.submit("add_parent", "three", parent="two")
+    doc = await harness.wait("three")
+    assert doc["status"] == "finished", doc["exception"]
+    out = harness.volume.artifact_dir("three", doc["_artifact"]) / "out.txt"
+    assert out.read_text() == "3"
+
+
+async def test_failed_parent_fails_waiting_child(harness: Harness) -> None:
+    await harness.submit("sleep", "p", value=0.3)
+    await harness.submit("add_parent", "c", parent="p")
+    await harness.steps.cancel(None, "p")
+    doc = await harness.wait("c")
+    assert doc["status"] == "failed"
+    assert "parent step 'p' cancelled" in doc["exception"]
+
+
+async def test_deleted_parent_fails_waiting_child(harness: Harness) -> None:
+    await harness.submit("sleep", "gone", value=30)
+    await harness.submit("add_parent", "orphan", parent="gone")
+    await harness.steps.delete(None, "gone")
+    doc = await harness.wait("orphan")
+    assert doc["status"] == "failed" and "'gone' was deleted" in doc["exception"]
+
+
+async def test_unknown_or_failed_parent_is_rejected_up_front(harness: Harness) -> None:
+    with pytest.raises(Invalid, match="no step named 'nope'"):
+        await harness.submit("add_parent", "x", parent="nope")
+    await harness.submit("raise_error", "broken")
+    await harness.wait("broken")
+    with pytest.raises(Invalid, match="'broken' is failed"):
+        await harness.submit("add_parent", "y", parent="broken")
+
+
+async def test_rerun_keeps_previous_output_until_success_and_marks_children_stale(
+    harness: Harness,
+) -> None:
+    await harness.submit("succeed", "base", value=1)
+    first = await harness.wait("base")
+    await harness.submit("add_parent", "derived", parent="base")
+    assert (await harness.wait("derived"))["stale"] is False
+    await harness.steps.rerun(TYPES["succeed"], "base", {"value": 5})
+    second = await harness.wait("base")
+    assert second["runs"] == 2 and second["_artifact"] != first["_artifact"]
+    assert not harness.volume.artifact_dir("base", first["_artifact"]).exists()
+    assert (harness.volume.artifact_dir("base", second["_artifact"]) / "out.txt").read_text() == "5"
+    assert (await harness.store.get("derived"))["stale"] is True
+    runs = await harness.store.runs("base")
+    assert [r["run"] for r in runs] == [2, 1]
+
+
+async def test_rerun_of_busy_step_conflicts(harness: Harness) -> None:
+    await harness.submit("sleep", "busy", value=30)
+    with pytest.raises(Conflict):
+        await harness.steps.rerun(TYPES["sleep"], "busy", {"value": 1})
+    await harness.steps.cancel(None, "busy")
+
+
+async def test_concurrency_limit_per_service(harness: Harness) -> None:
+    for i in range(4):
+        await harness.submit("sleep", f"s{i}", value=30)
+    await asyncio.sleep(2)
+    running = await harness.store.find(statuses=["running"])
+    pending = await harness.store.find(statuses=["pending"])
+    assert len(running) == 2 and len(pending) == 2  # concurrency=2 for the "test" service
+    for i in range(4):
+        await harness.steps.delete(None, f"s{i}")
+
+
+async def test_restart_recovery(tmp_path: Path) -> None:
+    """A step whose worker died with its server becomes failed 'interrupted' once the lease
+    expires; pending steps are run by the next supervisor."""
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    orphan = new_step("orphan", "test/sleep", alias=None, parameters={"name": "orphan"},
+                      parents=[], waiting_for=[])
+    orphan.update(status="running", _lease={"owner": "dead-host:1:abc", "expires": 0.0})
+    await store.insert(orphan)
+    queued = new_step("queued", "test/succeed", alias=None,
+                      parameters={"name": "queued", "value": 3}, parents=[], waiting_for=[])
+    await store.insert(queued)
+    await store.close()
+
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.recover()
+    await h.supervisor.start()
+    try:
+        doc = await h.wait("orphan", timeout=5)
+        assert doc["status"] == "failed" and doc["exception"] == INTERRUPTED
+        assert (await h.wait("queued"))["status"] == "finished"
+        assert (await h.store.runs("orphan"))[0]["exception"] == INTERRUPTED
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+
+
+async def test_live_lease_is_not_taken_over(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    busy = new_step("busy", "test/sleep", alias=None, parameters={"name": "busy"},
+                    parents=[], waiting_for=[])
+    busy.update(status="running", _lease={"owner": "other:1:x", "expires": 4_000_000_000.0})
+    await store.insert(busy)
+    await store.close()
+    h = Harness(tmp_path)
+    await h.store.open()
+    try:
+        await h.supervisor.recover()
+        assert (await h.store.get("busy"))["status"] == "running"
+    finally:
+        await h.store.close()
+
+
+async def test_stop_marks_running_jobs_interrupted(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    await h.submit("sleep", "longrun", value=60)
+    async with h.store.watch("longrun") as changes:
+        while (await h.store.get("longrun"))["progress"] != {"sleeping": True}:
+            await changes.next(0.5)
+    pid = h.supervisor.jobs["longrun"].process.pid
+    await h.supervisor.stop()
+    doc = await h.store.get("longrun")
+    assert doc["status"] == "failed" and "interrupted" in doc["exception"]
+    assert pid is not None
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    await h.store.close()
+
+
+def test_workers_are_not_the_api_process(tmp_path: Path) -> None:
+    """The runner executes in another process (what makes a crash survivable)."""
+    async def main() -> int:
+        h = Harness(tmp_path)
+        await h.store.open()
+        await h.supervisor.start()
+        await h.submit("sleep", "where", value=0.1)
+        async with h.store.watch("where") as changes:
+            while "where" not in h.supervisor.jobs:
+                await changes.next(0.1)
+        pid = h.supervisor.jobs["where"].process.pid
+        await h.wait("where")
+        await h.supervisor.stop()
+        await h.store.close()
+        assert pid is not None
+        return pid
+
+    assert asyncio.run(main()) != os.getpid()

@@ -1,0 +1,61 @@
+"""Job runners for the supervisor tests; imported by name inside real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from learning_orchestra.core.errors import JobFailed
+from learning_orchestra.core.worker import JobContext, Output
+
+
+def succeed(ctx: JobContext) -> Output:
+    print("hello from the job")
+    (ctx.output_dir / "out.txt").write_text(str(ctx.parameters.get("value")))
+    ctx.progress(step=1)
+    return Output(kind="object", format="raw", metadata={"answer": 42})
+
+
+def add_parent(ctx: JobContext) -> Output:
+    """Reads its parent's output file and writes it plus one."""
+    parent = ctx.parent(ctx.parameters["parent"])
+    source = ctx.volume.artifact_dir(parent["name"], parent["_artifact"]) / "out.txt"
+    (ctx.output_dir / "out.txt").write_text(str(int(source.read_text()) + 1))
+    return Output(kind="object", format="raw")
+
+
+def raise_error(ctx: JobContext) -> Output:
+    raise ValueError("boom: the value was wrong")
+
+
+def raise_job_failed(ctx: JobContext) -> Output:
+    raise JobFailed("the input has no column 'x'")
+
+
+def sleep(ctx: JobContext) -> Output:
+    ctx.progress(sleeping=True)
+    time.sleep(float(ctx.parameters.get("value") or 60))
+    return Output(kind="object", format="raw")
+
+
+def exit_abruptly(ctx: JobContext) -> Output:
+    os._exit(3)
+
+
+def hog_memory(ctx: JobContext) -> Output:
+    blocks = []
+    for _ in range(400):  # up to ~4 GB, 10 MB at a time, touched so it is resident
+        blocks.append(bytearray(10 * 1024 * 1024))
+        time.sleep(0.02)
+    return Output(kind="object", format="raw")
+
+
+def spawn_grandchild(ctx: JobContext) -> Output:
+    """Starts a long-lived child process and records its pid, then sleeps."""
+    child = subprocess.Popen(["sleep", "300"])
+    Path(ctx.parameters["pidfile"]).write_text(str(child.pid))
+    ctx.progress(child=child.pid)
+    time.sleep(300)
+    return Output(kind="object", format="raw")
