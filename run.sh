@@ -30,7 +30,7 @@ ensure_venv() {
     fi
     if [ "$(cat "$VENV/.lo-installed" 2>/dev/null)" != "$stamp" ]; then
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".[$extras]"
+        "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".${extras:+[$extras]}"
         echo "$stamp" >"$VENV/.lo-installed"
     fi
 }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from learning_orchestra.core.errors import JobFailed
 from learning_orchestra.core.worker import JobContext, Output
@@ -59,3 +61,29 @@ def spawn_grandchild(ctx: JobContext) -> Output:
     ctx.progress(child=child.pid)
     time.sleep(300)
     return Output(kind="object", format="raw")
+
+
+def write_json(ctx: JobContext) -> Output:
+    """A dict output, for `$name.key` references."""
+    (ctx.output_dir / "value.json").write_text(json.dumps(ctx.parameters["value"]))
+    return Output(kind="object", format="json")
+
+
+def describe_references(ctx: JobContext) -> Output:
+    """Resolves its `value` parameter and records what each reference became."""
+    resolved = ctx.resolve(ctx.parameters["value"])
+
+    def describe(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: describe(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [describe(v) for v in item]
+        if hasattr(item, "columns"):  # a DataFrame
+            return {"dataframe": list(item.columns), "rows": len(item)}
+        if hasattr(item, "read"):  # an open file
+            return {"file": Path(item.name).name, "head": item.read(11).decode()}
+        return item
+
+    described = describe(resolved)
+    (ctx.output_dir / "value.json").write_text(json.dumps(described))
+    return Output(kind="object", format="json", metadata={"resolved": described})

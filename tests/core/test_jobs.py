@@ -10,8 +10,6 @@ from typing import Any
 
 import psutil
 import pytest
-from pydantic import BaseModel, ConfigDict
-
 from learning_orchestra.core.artifacts import ArtifactVolume
 from learning_orchestra.core.errors import Conflict, Invalid
 from learning_orchestra.core.jobs import INTERRUPTED, Supervisor
@@ -20,7 +18,11 @@ from learning_orchestra.core.service import StepService
 from learning_orchestra.core.settings import Settings
 from learning_orchestra.core.steptype import StepType
 from learning_orchestra.core.store import SqliteStore
+from learning_orchestra.steps.dataset import STEP_TYPES
 from learning_orchestra.steps.observe import wait_for
+
+DATASET_TYPES = {t.tool: t for t in STEP_TYPES}
+from pydantic import BaseModel, ConfigDict
 
 
 class Body(BaseModel):
@@ -31,10 +33,24 @@ class Body(BaseModel):
     pidfile: str | None = None
 
 
-RUNNERS = ["succeed", "add_parent", "raise_error", "raise_job_failed", "sleep",
-           "exit_abruptly", "hog_memory", "spawn_grandchild"]
-TYPES = {r: StepType(step="test", tool=r, request=Body, runner=f"tests.runners:{r}",
-                     parent_fields=("parent",)) for r in RUNNERS}
+RUNNERS = [
+    "write_json",
+    "describe_references",
+    "succeed",
+    "add_parent",
+    "raise_error",
+    "raise_job_failed",
+    "sleep",
+    "exit_abruptly",
+    "hog_memory",
+    "spawn_grandchild",
+]
+TYPES = {
+    r: StepType(
+        step="test", tool=r, request=Body, runner=f"tests.runners:{r}", parent_fields=("parent",)
+    )
+    for r in RUNNERS
+}
 
 
 class Harness:
@@ -42,7 +58,9 @@ class Harness:
         self.settings = Settings(data_dir=root, lease_seconds=1.5, concurrency=2, **settings)
         self.store = SqliteStore(root / "store.sqlite3")
         self.volume = ArtifactVolume(root)
-        self.supervisor = Supervisor(self.store, self.volume, self.settings, TYPES.values())
+        self.supervisor = Supervisor(
+            self.store, self.volume, self.settings, [*TYPES.values(), *DATASET_TYPES.values()]
+        )
         self.steps = StepService(self.store, self.volume, self.supervisor)
 
     async def submit(self, runner: str, name: str, **params: Any) -> dict[str, Any]:
@@ -256,12 +274,24 @@ async def test_restart_recovery(tmp_path: Path) -> None:
     expires; pending steps are run by the next supervisor."""
     store = SqliteStore(tmp_path / "store.sqlite3")
     await store.open()
-    orphan = new_step("orphan", "test/sleep", alias=None, parameters={"name": "orphan"},
-                      parents=[], waiting_for=[])
+    orphan = new_step(
+        "orphan",
+        "test/sleep",
+        alias=None,
+        parameters={"name": "orphan"},
+        parents=[],
+        waiting_for=[],
+    )
     orphan.update(status="running", _lease={"owner": "dead-host:1:abc", "expires": 0.0})
     await store.insert(orphan)
-    queued = new_step("queued", "test/succeed", alias=None,
-                      parameters={"name": "queued", "value": 3}, parents=[], waiting_for=[])
+    queued = new_step(
+        "queued",
+        "test/succeed",
+        alias=None,
+        parameters={"name": "queued", "value": 3},
+        parents=[],
+        waiting_for=[],
+    )
     await store.insert(queued)
     await store.close()
 
@@ -282,8 +312,9 @@ async def test_restart_recovery(tmp_path: Path) -> None:
 async def test_live_lease_is_not_taken_over(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "store.sqlite3")
     await store.open()
-    busy = new_step("busy", "test/sleep", alias=None, parameters={"name": "busy"},
-                    parents=[], waiting_for=[])
+    busy = new_step(
+        "busy", "test/sleep", alias=None, parameters={"name": "busy"}, parents=[], waiting_for=[]
+    )
     busy.update(status="running", _lease={"owner": "other:1:x", "expires": 4_000_000_000.0})
     await store.insert(busy)
     await store.close()
@@ -315,6 +346,7 @@ async def test_stop_marks_running_jobs_interrupted(tmp_path: Path) -> None:
 
 def test_workers_are_not_the_api_process(tmp_path: Path) -> None:
     """The runner executes in another process (what makes a crash survivable)."""
+
     async def main() -> int:
         h = Harness(tmp_path)
         await h.store.open()
@@ -331,3 +363,72 @@ def test_workers_are_not_the_api_process(tmp_path: Path) -> None:
         return pid
 
     assert asyncio.run(main()) != os.getpid()
+
+
+async def test_references_resolve_to_parent_outputs(harness: Harness, files_server: str) -> None:
+    """`$name` is a DataFrame for tables and an open file for dataset/generic; `$name.key` an
+    item of a dict output; `$$` a literal. The step waits for its pending parents."""
+    await harness.steps.create(
+        DATASET_TYPES["csv"], {"datasetName": "titanic", "datasetURI": f"{files_server}/train.csv"}
+    )
+    await harness.steps.create(
+        DATASET_TYPES["generic"], {"datasetName": "raw", "datasetURI": f"{files_server}/test.csv"}
+    )
+    await harness.submit("write_json", "cfg", value={"k": [1, 2], "s": "x"})
+    doc = await harness.submit(
+        "describe_references",
+        "described",
+        value={
+            "table": "$titanic",
+            "file": "$raw",
+            "key": "$cfg.k",
+            "literal": "$$titanic",
+            "nested": ["$cfg.s", {"deep": "$cfg.k"}],
+        },
+    )
+    assert doc["status"] == "pending"
+    assert set(doc["waitingFor"]) == {"titanic", "raw", "cfg"}
+    assert set(doc["parents"]) == {"titanic", "raw", "cfg"}
+    doc = await harness.wait("described")
+    assert doc["status"] == "finished", doc["exception"]
+    assert doc["resolved"] == {
+        "table": {
+            "dataframe": [
+                "PassengerId",
+                "Survived",
+                "Pclass",
+                "Name",
+                "Sex",
+                "Age",
+                "SibSp",
+                "Parch",
+                "Ticket",
+                "Fare",
+                "Cabin",
+                "Embarked",
+            ],
+            "rows": 891,
+        },
+        "file": {"file": "test.csv", "head": "PassengerId"},
+        "key": [1, 2],
+        "literal": "$titanic",
+        "nested": ["x", {"deep": [1, 2]}],
+    }
+
+
+async def test_missing_key_reference_fails_with_the_keys(harness: Harness) -> None:
+    await harness.submit("write_json", "conf", value={"a": 1, "b": 2})
+    await harness.submit("describe_references", "broken", value="$conf.missing")
+    doc = await harness.wait("broken")
+    assert doc["status"] == "failed"
+    assert "has no key 'missing' (keys: a, b)" in doc["exception"]
+
+
+async def test_tampered_parent_output_is_refused(harness: Harness) -> None:
+    await harness.submit("write_json", "signed", value={"a": 1})
+    parent = await harness.wait("signed")
+    path = harness.volume.artifact_dir("signed", parent["_artifact"]) / "value.json"
+    path.write_text('{"a": 666}')
+    await harness.submit("describe_references", "victim", value="$signed.a")
+    doc = await harness.wait("victim")
+    assert doc["status"] == "failed" and "refusing to load 'signed'" in doc["exception"]

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import ArtifactVolume
+from . import references
 from .errors import JobFailed, LOError
+from .formats import item, load_output
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class JobContext:
         self.output_dir = self.volume.staging_dir(spec.name, spec.run)
         self.scratch_dir = self.volume.scratch_dir(spec.name)
         self._conn = conn
+        self._loaded: dict[str, Any] = {}
 
     def progress(self, **fields: Any) -> None:
         """Publish progress (rows so far, epochs, trials); observers see it at once."""
@@ -83,6 +86,21 @@ class JobContext:
     def parent(self, name: str) -> dict[str, Any]:
         """The metadata document of a parent step, as it was when this job started."""
         return self.spec.parents[name]
+
+    def load(self, name: str) -> Any:
+        """The stored output of parent step `name` (see `formats.load_output`)."""
+        if name not in self._loaded:
+            self._loaded[name] = load_output(self.volume, self.parent(name))
+        return self._loaded[name]
+
+    def resolve(self, value: Any, evaluate: Callable[[str], Any] | None = None) -> Any:
+        """`value` with `$name` / `$name.key` references replaced by parents' outputs."""
+
+        def load(ref: references.Reference) -> Any:
+            output = self.load(ref.name)
+            return output if ref.key is None else item(output, ref.key, ref.name)
+
+        return references.resolve(value, load, evaluate)
 
 
 Runner = Callable[[JobContext], Output]
@@ -98,11 +116,11 @@ def _die_with_parent() -> None:
     # The forkserver hands each child a copy of the pipe end that keeps the forkserver alive
     # while "clients" remain. Holding it, a worker would keep its forkserver parent running
     # after the service dies, and PR_SET_PDEATHSIG would never fire. Drop it.
-    server = forkserver._forkserver
-    if getattr(server, "_forkserver_alive_fd", None) is not None:
+    alive_fd = getattr(forkserver._forkserver, "_forkserver_alive_fd", None)
+    if alive_fd is not None:
         with contextlib.suppress(OSError):
-            os.close(server._forkserver_alive_fd)
-        server._forkserver_alive_fd = None
+            os.close(alive_fd)
+        setattr(forkserver._forkserver, "_forkserver_alive_fd", None)  # noqa: B010
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
