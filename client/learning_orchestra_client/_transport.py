@@ -33,6 +33,9 @@ DEFAULT_TIMEOUT = 30.0
 #: Longest single long-poll the observers send; a longer wait loops over several.
 DEFAULT_LONG_POLL = 60.0
 
+#: Longest long-poll the observe service accepts (API.md: `timeout` max 3600).
+MAX_LONG_POLL = 3600
+
 #: Extra seconds the HTTP read timeout allows beyond a long-poll's own `timeout`.
 LONG_POLL_MARGIN = 15.0
 
@@ -177,22 +180,24 @@ def result_of(response: httpx.Response) -> Any:
     return answer_of(response)["result"]
 
 
-def treat(envelope: dict[str, Any], pretty_response: bool) -> Any:
-    """LO's response treatment: the answer as an indented JSON string, or its `result`.
+def treat(envelope: dict[str, Any], pretty_response: bool) -> dict[str, Any] | str:
+    """LO's response treatment (``ResponseTreat.treatment``): the whole answer.
 
-    With `pretty_response` the whole envelope is rendered (``{"result": ...}``, indented by
-    4, keys sorted), exactly as the original client printed it; otherwise the parsed
-    `result` is returned.
+    With `pretty_response` the whole parsed answer (``{"result": ...}``) is rendered as a
+    JSON string indented by 4 with sorted keys; otherwise that parsed answer itself is
+    returned, the dict and not only its `result` value. Both are exactly what the original
+    client returned, so LO notebooks that index ``answer["result"]`` keep working.
     """
     if pretty_response:
         return json.dumps(envelope, indent=4, sort_keys=True)
-    return envelope["result"]
+    return envelope
 
 
 def long_poll_seconds(remaining: float | None, longest: float) -> int:
-    """Whole seconds for the next long-poll: at most `longest`, at most `remaining`, >= 1."""
+    """Whole seconds for the next long-poll: at most `longest` (and the server's maximum),
+    at most `remaining` rounded up, and at least 1."""
     span = longest if remaining is None else min(longest, remaining)
-    return max(1, math.ceil(span))
+    return max(1, min(MAX_LONG_POLL, math.ceil(span)))
 
 
 class _Transport:

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
-
 import learning_orchestra_client as lo
+import pytest
 from learning_orchestra_client import (
     AsyncDatasetCsv,
     AsyncObserver,
@@ -175,7 +174,7 @@ def test_insert_by_url_posts_lo_body_and_returns_step_path() -> None:
     rec = scripted(answer(201, f"{API}/dataset/csv/titanic"))
     ds = DatasetCsv("h", client=rec.sync_client())
     result = ds.insert_dataset_async(dataset_name="titanic", url="http://files/train.csv")
-    assert result == f"{API}/dataset/csv/titanic"
+    assert result == {"result": f"{API}/dataset/csv/titanic"}
     request = rec.requests[0]
     assert request.method == "POST"
     assert json.loads(request.content) == {
@@ -214,7 +213,7 @@ def test_search_content_sends_query_as_json_with_paging() -> None:
     rec = scripted(answer(200, [meta("t", "finished"), {"Sex": "female"}]))
     ds = DatasetCsv("h", client=rec.sync_client())
     result = ds.search_dataset_content("t", query={"Sex": "female"}, limit=5, skip=1)
-    assert result == [meta("t", "finished"), {"Sex": "female"}]
+    assert result == {"result": [meta("t", "finished"), {"Sex": "female"}]}
     url = rec.requests[0].url
     assert url.path == f"{API}/dataset/csv/t"
     assert json.loads(url.params["query"]) == {"Sex": "female"}
@@ -260,7 +259,28 @@ def test_pretty_response_is_lo_indented_envelope() -> None:
     ds = DatasetCsv("h", client=rec.sync_client())
     text = ds.search_all_datasets(True)
     assert text == json.dumps({"result": [{"b": 1, "a": 2}]}, indent=4, sort_keys=True)
-    assert ds.search_all_datasets() == [{"b": 1, "a": 2}]
+    assert ds.search_all_datasets() == {"result": [{"b": 1, "a": 2}]}
+
+
+def test_answers_are_returned_whole_as_lo_did() -> None:
+    """Without pretty_response, LO returned `response.json()`: the whole answer dict."""
+    rec = scripted(answer(200, "dataset 'old' deleted", extra={"kept": True}))
+    deleted = DatasetCsv("h", client=rec.sync_client()).delete_dataset("old")
+    assert deleted == {"result": "dataset 'old' deleted", "extra": {"kept": True}}
+
+    rows = [meta("t", "finished"), {"Sex": "female"}, {"Sex": "male"}]
+    ds = DatasetCsv("h", client=scripted(answer(200, rows)).sync_client())
+    page = ds.search_dataset_content("t")
+    assert page == {"result": rows}  # LO notebooks: `for row in page["result"]: ...`
+
+
+def test_observer_returns_the_metadata_itself_not_the_answer() -> None:
+    """LO's Observer.wait returned the step's metadata document, not `{"result": ...}`."""
+    done = meta("t", "finished")
+    rec = scripted(answer(200, done))
+    assert Observer("h", client=rec.sync_client()).wait("t") == done
+    assert Observer("h", client=rec.sync_client()).observe("t") == done
+    assert DatasetCsv("h", client=rec.sync_client()).wait("t") == done
 
 
 # --- error mapping -----------------------------------------------------------------------
@@ -344,6 +364,12 @@ def test_wait_without_timeout_uses_the_long_poll_length() -> None:
     assert rec.requests[0].url.params["timeout"] == "60"
 
 
+def test_long_polls_stay_within_the_server_maximum() -> None:
+    rec = scripted(answer(200, meta("t", "finished")))
+    Observer("h", long_poll=10_000, client=rec.sync_client()).wait("t")
+    assert rec.requests[0].url.params["timeout"] == "3600"
+
+
 def test_wait_on_failed_step_raises_step_failed_with_server_reason() -> None:
     reason = "could not download http://x/missing.csv: HTTP 404 Not Found"
     failed = meta("t", "failed", exception=reason, traceback="Traceback ...")
@@ -406,7 +432,7 @@ def test_insert_sync_posts_then_waits_through_observe() -> None:
 
     rec = Recorder(handler)
     result = DatasetCsv("h", client=rec.sync_client()).insert_dataset_sync("t", "http://x/t.csv")
-    assert result == f"{API}/dataset/csv/t"
+    assert result == {"result": f"{API}/dataset/csv/t"}
     assert [(r.method, r.url.path) for r in rec.requests] == [
         ("POST", f"{API}/dataset/csv"),
         ("GET", f"{API}/observe/t"),
@@ -514,8 +540,9 @@ async def test_async_dataset_insert_sync_and_search() -> None:
 
     rec = Recorder(handler)
     async with AsyncDatasetCsv("h", token="tk", client=rec.async_client()) as ds:
-        assert await ds.insert_dataset_sync("t", file=b"a\n1\n") == f"{API}/dataset/csv/t"
-        rows = await ds.search_dataset_content("t", query={"Sex": "female"})
+        answer_ = await ds.insert_dataset_sync("t", file=b"a\n1\n")
+        assert answer_ == {"result": f"{API}/dataset/csv/t"}
+        rows = (await ds.search_dataset_content("t", query={"Sex": "female"}))["result"]
         assert rows[1] == {"Sex": "female"}
         assert (await ds.wait("t"))["status"] == "finished"
     assert all(r.headers["authorization"] == "Bearer tk" for r in rec.requests)

@@ -1,8 +1,10 @@
 """`Dataset`: the operations shared by ``dataset/csv`` and ``dataset/generic``.
 
-Method names, parameter names and defaults are those of the original LO client's
-``learning_orchestra_client.dataset._dataset.Dataset``; uploads of local files (``file=``)
-and the asyncio twin `AsyncDataset` are additions.
+Method names, parameter names, defaults and return values are those of the original LO
+client's ``learning_orchestra_client.dataset._dataset.Dataset``: a method that returns the
+server's answer returns the whole parsed JSON object (``{"result": ...}``), or with
+``pretty_response=True`` that object as an indented JSON string. Uploads of local files
+(``file=``) and the asyncio twin `AsyncDataset` are additions.
 """
 
 from __future__ import annotations
@@ -176,8 +178,9 @@ class Dataset(_DatasetPlans, SyncService):
             timeout: overall seconds to wait for the ingestion; None for no limit.
 
         Returns:
-            The server's answer to the POST: the dataset's URL path
-            (``/api/learningOrchestra/v1/dataset/csv/<name>``), as LO returned it.
+            The server's whole answer to the POST, as LO returned it:
+            ``{"result": "/api/learningOrchestra/v1/dataset/csv/<name>"}`` (the dataset's
+            URL path), or that answer as an indented JSON string with `pretty_response`.
 
         Raises:
             StepFailed: the ingestion failed (``exc.exception`` says why).
@@ -197,7 +200,8 @@ class Dataset(_DatasetPlans, SyncService):
     ) -> Any:
         """Start inserting a dataset and return at once (call `wait` to block on it).
 
-        Arguments as in `insert_dataset_sync`. Returns the dataset's URL path.
+        Arguments as in `insert_dataset_sync`. Returns the server's whole answer,
+        ``{"result": "<the dataset's URL path>"}`` (a JSON string with `pretty_response`).
         """
         envelope = self._run(self._insert(dataset_name, url, file))
         return treat(envelope, pretty_response)
@@ -211,6 +215,9 @@ class Dataset(_DatasetPlans, SyncService):
             pretty_response: return an indented JSON string.
             skip: how many datasets to skip.
             limit: how many to return at most (None: the server's default).
+
+        Returns:
+            The server's whole answer, ``{"result": [metadata, ...]}``.
         """
         return treat(self._run(self._search_all(skip, limit)), pretty_response)
 
@@ -235,19 +242,28 @@ class Dataset(_DatasetPlans, SyncService):
             limit: how many items to return.
             skip: how many items to skip.
             pretty_response: return an indented JSON string.
+
+        Returns:
+            The server's whole answer, ``{"result": [metadata, row, row, ...]}``.
         """
         envelope = self._run(self._search_content(dataset_name, query, limit, skip))
         return treat(envelope, pretty_response)
 
     def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Any:
-        """Delete a dataset (cancelling its ingestion if it is still running)."""
+        """Delete a dataset (cancelling its ingestion if it is still running).
+
+        Returns the server's whole answer, ``{"result": "<a one-line message>"}``.
+        """
         return treat(self._run(self._delete(dataset_name)), pretty_response)
 
     #: LO's name for `delete_dataset`.
     delete_dataset_async = delete_dataset
 
     def wait(self, dataset_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the dataset is stored; return its metadata (see `Observer.wait`)."""
+        """Block until the dataset is stored; return its metadata (see `Observer.wait`).
+
+        As in LO, the return value is the metadata dict itself, not ``{"result": ...}``.
+        """
         return self._run(wait_plan(dataset_name, timeout, self._long_poll))
 
 

@@ -11,7 +11,7 @@ class DatasetCsv(Dataset):
     Example:
         >>> dataset_csv = DatasetCsv("http://34.66.75.31")
         >>> dataset_csv.insert_dataset_sync("titanic", url="https://example.org/train.csv")
-        '/api/learningOrchestra/v1/dataset/csv/titanic'
+        {'result': '/api/learningOrchestra/v1/dataset/csv/titanic'}
     """
 
     API_PATH = "/dataset/csv"

@@ -2,6 +2,12 @@
 
 The original client opened a MongoDB change stream itself; this one only speaks to the
 observe service's REST routes, so it works through the gateway and with a token.
+
+Return values: unlike the dataset methods, which return the server's whole answer
+(``{"result": ...}``), every method here returns (or yields) the step's *metadata* dict
+itself, the document inside the answer's `result`. That is what LO's ``Observer.wait``
+returned (the step's metadata document from MongoDB), so ``observer.wait(name)["finished"]``
+works as it did.
 """
 
 from __future__ import annotations
@@ -38,6 +44,11 @@ class Observer(SyncService):
             name: the step's name (a dataset, model, training, ...).
             timeout: overall limit in seconds; None waits as long as it takes.
             pretty_response: return the metadata as an indented JSON string.
+
+        Returns:
+            The step's metadata dict (``status``, ``finished``, ``exception``, ``version``,
+            ...), as LO's ``Observer.wait`` returned it: the document itself, not wrapped
+            in ``{"result": ...}``. With `pretty_response`, that dict as a JSON string.
 
         Raises:
             StepFailed: the step failed; ``exc.exception`` is the server's reason.

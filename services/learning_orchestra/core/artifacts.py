@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import NotFound
+from .errors import Invalid, NotFound
 
 MANIFEST = "manifest.json"
 CHUNK = 1 << 20
@@ -53,12 +53,41 @@ def fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def _create_key(path: Path) -> None:
+    """Write a new random key to `path` unless another process got there first; the file
+    appears whole (hard-linked from a temp file), so no reader ever sees it empty."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process created it first
+    except OSError:  # a file system without hard links: create in place
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(tmp.read_text())
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class TamperedArtifact(Exception):
@@ -80,14 +109,15 @@ class ArtifactVolume:
             return env.encode()
         path = self.root / ".secret-key"
         if not path.exists():
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it first
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+            _create_key(path)
+        for _ in range(20):  # a writer without hard links may not have written it yet
+            key = path.read_text().strip()
+            if key:
+                return key.encode()
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"the artifact key file {path} is empty: delete it so the server makes a new one"
+        )
 
     # -- paths ------------------------------------------------------------------------------
     def artifact_dir(self, name: str, run: str) -> Path:
@@ -129,6 +159,11 @@ class ArtifactVolume:
         libraries: dict[str, str] | None = None,
     ) -> Path:
         """Sign what `staging` holds and move it to its final place in one rename."""
+        if (staging / MANIFEST).exists():
+            raise Invalid(
+                f"{name!r} wrote a file named {MANIFEST}, a name the data volume keeps for its "
+                "own manifest: give the file another name"
+            )
         files = {
             str(p.relative_to(staging)): sha256_file(p)
             for p in sorted(staging.rglob("*"))
@@ -160,21 +195,47 @@ class ArtifactVolume:
         return manifest
 
     def verify(self, name: str, run: str) -> dict[str, Any]:
-        """The manifest, after checking its signature and every file's checksum."""
-        manifest = self.manifest(name, run)
-        if not hmac.compare_digest(manifest.get("hmac", ""), self._sign(manifest)):
+        """The manifest, after checking its signature, every file's checksum, and that the
+        folder holds no file the manifest does not list."""
+        try:
+            manifest = self.manifest(name, run)
+            signature = manifest.get("hmac")
+            signed = isinstance(signature, str) and hmac.compare_digest(
+                signature.encode(), self._sign(manifest).encode()
+            )
+        except (ValueError, AttributeError, TypeError):  # not JSON, not an object, ...
+            signed = False
+        if not signed:
             raise TamperedArtifact(f"the manifest of {name!r} is not signed by this server")
         folder = self.artifact_dir(name, run)
         for rel, digest in manifest["files"].items():
-            if sha256_file(folder / rel) != digest:
+            try:
+                actual = sha256_file(folder / rel)
+            except OSError:
+                raise TamperedArtifact(
+                    f"{rel} of {name!r} is missing from the data volume"
+                ) from None
+            if actual != digest:
                 raise TamperedArtifact(f"{rel} of {name!r} was changed after it was written")
+        extra = (
+            {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}
+            - set(manifest["files"])
+            - {MANIFEST}
+        )
+        if extra:
+            raise TamperedArtifact(
+                f"{name!r} holds files its manifest does not list: {', '.join(sorted(extra))}"
+            )
         return manifest
 
     def file(self, name: str, run: str, filename: str) -> Path:
         """A payload file of an artifact, by the name its manifest lists (no path tricks)."""
-        if filename not in self.manifest(name, run)["files"]:
+        folder = self.artifact_dir(name, run)
+        path = (folder / filename).resolve()
+        # listed, and (a symlink, or a manifest edited on disk, notwithstanding) inside the folder
+        if filename not in self.manifest(name, run)["files"] or not path.is_relative_to(folder):
             raise NotFound(f"step {name!r} has no file {filename!r}")
-        return self.artifact_dir(name, run) / filename
+        return folder / filename
 
     # -- cleanup ----------------------------------------------------------------------------
     def prune(self, name: str, keep: str | None) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import Invalid
 
-_REF = re.compile(r"^\$([A-Za-z0-9][A-Za-z0-9_-]{0,127})(?:\.(.+))?$")
+_REF = re.compile(r"\$([A-Za-z0-9][A-Za-z0-9_-]{0,127})(?:\.(.+))?", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ def parse(value: str) -> Reference | None:
     """The reference a string value makes, or None for literals and expressions."""
     if not value.startswith("$") or value.startswith("$$"):
         return None
-    match = _REF.match(value)
+    match = _REF.fullmatch(value)  # not match(): `$` would accept a trailing newline
     if match is None:
         raise Invalid(
             f"{value!r} is not a valid reference: write $name or $name.key "
@@ -78,4 +78,6 @@ def resolve(
         return {k: resolve(v, load, evaluate) for k, v in value.items()}
     if isinstance(value, list):
         return [resolve(v, load, evaluate) for v in value]
+    if isinstance(value, tuple):  # referenced_names walks tuples too
+        return tuple(resolve(v, load, evaluate) for v in value)
     return value
