@@ -1,17 +1,48 @@
-"""Loading a step's stored output inside a job, by the format its manifest records.
+"""Saving and loading a step's output inside a job, in the output's natural format.
+
+    pandas DataFrame          table.parquet   format "parquet"  (kind "table")
+    numpy array               value.npy       format "npy"      (kind "array")
+    JSON-able value           value.json      format "json"     (kind "object")
+    anything else             object.pkl      format "cloudpickle" (kind "object")
 
 Only workers call this: it may import pandas or unpickle, which the API process never does.
-Everything is verified against the signed manifest first (`ArtifactVolume.verify`).
+Loading verifies the signed manifest first (`ArtifactVolume.verify`).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .artifacts import ArtifactVolume, TamperedArtifact
 from .errors import JobFailed
 from .model import Doc
+
+
+def save_output(folder: Path, value: Any) -> tuple[str, str]:
+    """Write `value` into `folder` in its natural format; (kind, format) for the manifest."""
+    module = type(value).__module__
+    if module.startswith("pandas") and type(value).__name__ == "DataFrame":
+        frame = value.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        frame.to_parquet(folder / "table.parquet", index=False)
+        return "table", "parquet"
+    if module == "numpy" and type(value).__name__ == "ndarray" and value.dtype != object:
+        import numpy as np
+
+        np.save(folder / "value.npy", value, allow_pickle=False)
+        return "array", "npy"
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        import cloudpickle
+
+        with (folder / "object.pkl").open("wb") as handle:
+            cloudpickle.dump(value, handle)
+        return "object", "cloudpickle"
+    (folder / "value.json").write_text(text)
+    return "object", "json"
 
 
 def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
