@@ -45,7 +45,8 @@ local)
     ;;
 test)
     ensure_venv dev
-    "$VENV/bin/ruff" check services client tests
+    "$VENV/bin/ruff" check services client tests bench
+    "$VENV/bin/ruff" format --check services client tests bench
     "$VENV/bin/mypy" services client
     exec "$VENV/bin/pytest" -rs "$@"
     ;;

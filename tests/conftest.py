@@ -59,9 +59,19 @@ class ServerProcess:
 
     def start(self, *extra: str) -> None:
         command = [
-            sys.executable, "-m", "learning_orchestra.cli", "serve",
-            "--host", "127.0.0.1", "--port", str(self.port), "--data-dir", str(self.data_dir),
-            "--log-level", "warning", *extra,
+            sys.executable,
+            "-m",
+            "learning_orchestra.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--log-level",
+            "warning",
+            *extra,
         ]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=log)

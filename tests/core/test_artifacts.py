@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from learning_orchestra.core.artifacts import (
     MANIFEST,
     ArtifactVolume,

@@ -10,6 +10,8 @@ from typing import Any
 
 import psutil
 import pytest
+from pydantic import BaseModel, ConfigDict
+
 from learning_orchestra.core.artifacts import ArtifactVolume
 from learning_orchestra.core.errors import Conflict, Invalid
 from learning_orchestra.core.jobs import INTERRUPTED, Supervisor
@@ -22,7 +24,6 @@ from learning_orchestra.steps.dataset import STEP_TYPES
 from learning_orchestra.steps.observe import wait_for
 
 DATASET_TYPES = {t.tool: t for t in STEP_TYPES}
-from pydantic import BaseModel, ConfigDict
 
 
 class Body(BaseModel):

@@ -7,6 +7,7 @@ import string
 from typing import Any
 
 import pytest
+
 from learning_orchestra.core.errors import Invalid
 from learning_orchestra.core.references import Reference, parse, referenced_names, resolve
 

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
 from learning_orchestra.core.errors import NameTaken, StoreUnavailable
 from learning_orchestra.core.model import Doc, new_step
 from learning_orchestra.core.store import SqliteStore, Store
@@ -72,8 +73,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         await sqlite.close()
         return
 
-    from learning_orchestra.core.store.mongo import MongoStore
     from pymongo import AsyncMongoClient
+
+    from learning_orchestra.core.store.mongo import MongoStore
 
     assert MONGO_URL
     database = f"lo_test_{uuid.uuid4().hex[:12]}"

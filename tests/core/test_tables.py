@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from learning_orchestra.core.errors import Invalid
 from learning_orchestra.core.tables import OPERATORS, parse_query, read_page, to_expression
 

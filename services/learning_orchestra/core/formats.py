@@ -6,18 +6,25 @@
     anything else             object.pkl      format "cloudpickle" (kind "object")
 
 Only workers call this: it may import pandas or unpickle, which the API process never does.
-Loading verifies the signed manifest first (`ArtifactVolume.verify`).
+Loading verifies the signed manifest first (`ArtifactVolume.verify`). Runners that work on
+tables column by column or batch by batch read them with pyarrow through `table_path` and
+describe what they write with `table_metadata`.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .artifacts import ArtifactVolume, TamperedArtifact
 from .errors import JobFailed
 from .model import Doc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TABLE_FILE = "table.parquet"
 
 
 def save_output(folder: Path, value: Any) -> tuple[str, str]:
@@ -45,9 +52,8 @@ def save_output(folder: Path, value: Any) -> tuple[str, str]:
     return "object", "json"
 
 
-def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
-    """The output of step `doc`: a DataFrame for tables, an open binary file for raw files,
-    the value for JSON, and the deserialised object for pickled formats."""
+def _verified(volume: ArtifactVolume, doc: Doc) -> tuple[Path, dict[str, Any]]:
+    """The folder and manifest of step `doc`'s current output, once its signature checks."""
     name, run = doc["name"], doc.get("_artifact")
     if run is None:
         raise JobFailed(f"step {name!r} has no output to use (status {doc['status']})")
@@ -55,12 +61,63 @@ def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
         manifest = volume.verify(name, run)
     except TamperedArtifact as exc:
         raise JobFailed(f"refusing to load {name!r}: {exc}") from None
-    folder = volume.artifact_dir(name, run)
+    return volume.artifact_dir(name, run), manifest
+
+
+def table_path(volume: ArtifactVolume, doc: Doc) -> Path:
+    """The verified Parquet file of table step `doc`; JobFailed if its output is no table."""
+    folder, manifest = _verified(volume, doc)
+    if manifest["format"] != "parquet":
+        raise JobFailed(
+            f"step {doc['name']!r} is not a table (its output is stored as "
+            f"{manifest['format']}): use a table such as a dataset/csv"
+        )
+    return folder / TABLE_FILE
+
+
+def column_type(type_: pa.DataType) -> str:
+    """A column's type as tables' `types` metadata names it: boolean, integer, float, string
+    (any other Arrow type by its Arrow name)."""
+    import pyarrow as pa
+
+    if pa.types.is_boolean(type_):
+        return "boolean"
+    if pa.types.is_integer(type_):
+        return "integer"
+    if pa.types.is_floating(type_):
+        return "float"
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return "string"
+    return str(type_)
+
+
+def table_metadata(schema: pa.Schema, rows: int) -> dict[str, Any]:
+    """The metadata every table output records: `fields` (in order), `types`, `rows`."""
+    return {
+        "fields": list(schema.names),
+        "types": {field.name: column_type(field.type) for field in schema},
+        "rows": rows,
+    }
+
+
+def save_table(folder: Path, table: pa.Table) -> dict[str, Any]:
+    """Write `table` as the output in `folder`; its `table_metadata`."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, folder / TABLE_FILE)
+    return table_metadata(table.schema, table.num_rows)
+
+
+def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
+    """The output of step `doc`: a DataFrame for tables, an open binary file for raw files,
+    the value for JSON, and the deserialised object for pickled formats."""
+    name = doc["name"]
+    folder, manifest = _verified(volume, doc)
     fmt = manifest["format"]
     if fmt == "parquet":
         import pandas as pd
 
-        return pd.read_parquet(folder / "table.parquet")
+        return pd.read_parquet(folder / TABLE_FILE)
     if fmt == "raw":
         (filename,) = manifest["files"]
         # seekable, at 0, and `.name` is the real path: numpy.load and path-taking code work

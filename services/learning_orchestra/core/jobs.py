@@ -13,6 +13,11 @@ One supervisor lives in each service process that runs jobs. It
   readable reason — the previous output, if any, stays intact;
 - recovers after restarts: a `running` step whose lease expired is failed as "interrupted";
   `pending` steps are simply claimed again.
+
+A step may also carry a `_job` (set by `StepService.start_job`): another runner to run on the
+step in place, e.g. `transform/dataType` casting a dataset's columns. Such a step is `running`
+and `_queued` until claimed; its job reads the step's own current output (given to the runner
+as its only parent) and its parameters, and the step's `parameters` stay as they were.
 """
 
 from __future__ import annotations
@@ -144,25 +149,32 @@ class Supervisor:
         """Fail `running` steps whose worker is gone (their lease expired)."""
         for doc in await self.store.find(types=self.types, statuses=[Status.RUNNING]):
             lease = doc.get("_lease") or {}
-            if doc["name"] in self.jobs or lease.get("expires", 0) > now():
-                continue
+            if doc.get("_queued") or doc["name"] in self.jobs or lease.get("expires", 0) > now():
+                continue  # queued jobs have no worker yet: they are claimed, not recovered
             failed = await self.store.update(
                 doc["name"],
                 self._ended(doc, Status.FAILED, INTERRUPTED),
                 expect={"status": Status.RUNNING, "_lease.expires": lease.get("expires")},
-                unset=["_lease", "_cancel"],
+                unset=["_lease", "_cancel", "_job"],
             )
             if failed is not None:
                 log.warning("step %s was interrupted; marked failed", doc["name"])
-                await self._record_run(failed)
+                await self._record_run(failed, doc.get("_job"))
 
     async def _claim_ready(self) -> None:
-        for doc in await self.store.find(types=self.types, statuses=[Status.PENDING]):
+        ready = await self.store.find(types=self.types, statuses=[Status.PENDING, Status.RUNNING])
+        for doc in ready:
+            if doc["status"] == Status.RUNNING and not doc.get("_queued"):
+                continue
             step_type = self.types[doc["type"]]
             slots = self.slots[step_type.step]
             if slots.locked():
                 continue
-            parents, problem = await self._parents(doc)
+            parents: dict[str, Doc] | None
+            if doc.get("_job"):  # a job on the step's own output, which it gets as its parent
+                parents, problem = {doc["name"]: doc}, None
+            else:
+                parents, problem = await self._parents(doc)
             if parents is None:
                 if problem is not None:
                     failed = await self.store.update(
@@ -190,7 +202,8 @@ class Supervisor:
                     "_started": started,
                     "_lease": self._lease(),
                 },
-                expect={"status": Status.PENDING, "version": doc["version"]},
+                expect={"status": doc["status"], "version": doc["version"]},
+                unset=["_queued"],
             )
             if claimed is None:
                 continue  # another replica took it, or it changed meanwhile
@@ -226,13 +239,14 @@ class Supervisor:
     ) -> None:
         name = doc["name"]
         run = f"{doc['runs']:04d}-{secrets.token_hex(3)}"
+        job: dict[str, Any] = doc.get("_job") or {}
         try:
             spec = worker.JobSpec(
                 name=name,
                 step_type=step_type.type,
-                runner=step_type.runner,
+                runner=job["runner"] if job else step_type.runner,
                 run=run,
-                parameters=doc["parameters"],
+                parameters=job["parameters"] if job else doc["parameters"],
                 parents=parents,
                 data_dir=str(self.volume.root),
                 key=self.volume.key,
@@ -247,10 +261,10 @@ class Supervisor:
                 name,
                 self._ended(doc, Status.FAILED, f"internal error while running the step: {exc}"),
                 expect={"_lease.owner": self.instance},
-                unset=["_lease", "_cancel"],
+                unset=["_lease", "_cancel", "_job"],
             )
             if failed is not None:
-                await self._record_run(failed)
+                await self._record_run(failed, doc.get("_job"))
         finally:
             self.volume.clear_scratch(name)
             self.jobs.pop(name, None)
@@ -351,18 +365,23 @@ class Supervisor:
         if outcome[0] == "finished":
             changes = self._ended(doc, Status.FINISHED, None)
             changes.update(outcome[1])
-            changes.update({"_artifact": run, "stale": False})
+            changes["_artifact"] = run
+            if not doc.get("_job"):  # a job on the step's own output recomputes nothing upstream
+                changes["stale"] = False
         elif outcome[0] == "cancelled":
             changes = self._ended(doc, Status.CANCELLED, f"cancelled: {outcome[1]}")
         else:
             changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
         updated = await self.store.update(
-            name, changes, expect={"_lease.owner": self.instance}, unset=["_lease", "_cancel"]
+            name,
+            changes,
+            expect={"_lease.owner": self.instance},
+            unset=["_lease", "_cancel", "_job"],
         )
         if updated is None:  # deleted meanwhile: drop whatever the run wrote
             self.volume.prune(name, keep=(await self._current_artifact(name)))
             return
-        await self._record_run(updated)
+        await self._record_run(updated, doc.get("_job"))
         if outcome[0] == "finished":
             self.volume.prune(name, keep=run)
         else:
@@ -387,7 +406,9 @@ class Supervisor:
             "waitingFor": [],
         }
 
-    async def _record_run(self, doc: Doc) -> None:
+    async def _record_run(self, doc: Doc, job: dict[str, Any] | None = None) -> None:
+        """Append the run record of `doc`'s run that just ended; a `_job` run records the
+        job's type and parameters, not the step's."""
         log_text = None
         path = self.volume.log_path(doc["name"])
         if path.exists():
@@ -403,7 +424,8 @@ class Supervisor:
                 "traceback": doc.get("traceback"),
                 "functionMessage": log_text,
                 "description": doc.get("description"),
-                "parameters": doc.get("parameters"),
+                "parameters": job["parameters"] if job else doc.get("parameters"),
+                **({"type": job["type"]} if job else {}),
                 "startedAt": doc.get("startedAt"),
                 "finishedAt": doc.get("finishedAt"),
                 "durationSeconds": doc.get("durationSeconds"),

@@ -1,15 +1,15 @@
 """The step-service factory: the REST routes of API.md for one `StepType` declaration.
 
-    POST   /{step}/{tool}                      create and run (JSON, or multipart upload)
-    GET    /{step}/{tool}                      list metadata (skip, limit)
-    GET    /{step}/{tool}/{name}               [metadata, ...content] (skip, limit, query)
-    PATCH  /{step}/{tool}/{name}               re-run with changed parameters
-    DELETE /{step}/{tool}/{name}               cancel if running, remove metadata and output
-    POST   /{step}/{tool}/{name}/cancel        stop a pending or running step
-    GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv|parquet)
-    GET    /{step}/{tool}/{name}/files         files the step wrote
-    GET    /{step}/{tool}/{name}/files/{file}  download one
-    GET    /{step}/{tool}/{name}/logs          captured stdout/stderr of the latest run
+POST   /{step}/{tool}                      create and run (JSON, or multipart upload)
+GET    /{step}/{tool}                      list metadata (skip, limit)
+GET    /{step}/{tool}/{name}               [metadata, ...content] (skip, limit, query)
+PATCH  /{step}/{tool}/{name}               re-run with changed parameters
+DELETE /{step}/{tool}/{name}               cancel if running, remove metadata and output
+POST   /{step}/{tool}/{name}/cancel        stop a pending or running step
+GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv|parquet)
+GET    /{step}/{tool}/{name}/files         files the step wrote
+GET    /{step}/{tool}/{name}/files/{file}  download one
+GET    /{step}/{tool}/{name}/logs          captured stdout/stderr of the latest run
 """
 
 from __future__ import annotations
@@ -159,11 +159,13 @@ def step_router(step_type: StepType) -> APIRouter:
             raise
         return created(step_type, doc)
 
-    @router.get("", summary=f"List {kind} steps", operation_id=f"list_{step_type.step}_{step_type.tool}")
+    @router.get(
+        "", summary=f"List {kind} steps", operation_id=f"list_{step_type.step}_{step_type.tool}"
+    )
     async def list_steps(
         steps: Steps, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
     ) -> dict[str, Any]:
-        return {"result": [public(d) for d in await steps.list(step_type, skip, limit)]}
+        return {"result": [public(d) for d in await steps.list_steps(step_type, skip, limit)]}
 
     @router.get(
         "/{name}",
@@ -226,7 +228,7 @@ def step_router(step_type: StepType) -> APIRouter:
     async def result(
         name: StepName,
         steps: Steps,
-        format: Literal["json", "csv", "parquet"] | None = None,  # noqa: A002 - the API's name
+        format: Literal["json", "csv", "parquet"] | None = None,
     ) -> Response | dict[str, Any]:
         doc = await steps.get(step_type, name)
         run, manifest = steps.artifact(doc)

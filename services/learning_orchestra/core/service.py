@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from . import references
 from .artifacts import ArtifactVolume
 from .errors import Conflict, Invalid, MethodNotAllowed, NotFound
 from .jobs import Supervisor
-from .model import ACTIVE, TERMINAL, Doc, Status, check_name, new_step, status_of
+from .model import ACTIVE, TERMINAL, Doc, Status, check_name, iso, new_step, now, status_of
 from .steptype import Content, StepType
 from .store import Store
 from .tables import read_page
@@ -64,7 +64,7 @@ class StepService:
             raise NotFound(f"there is no {kind} named {name!r}", {"name": name})
         return doc
 
-    async def list(self, step_type: StepType, skip: int, limit: int) -> list[Doc]:
+    async def list_steps(self, step_type: StepType, skip: int, limit: int) -> list[Doc]:
         return await self.store.find(types=[step_type.type], skip=skip, limit=limit)
 
     async def content(
@@ -112,6 +112,8 @@ class StepService:
                     {"name": name},
                 )
             parents.append(parent)
+        if step_type.check is not None:
+            step_type.check(params, {p["name"]: p for p in parents})
         return parents
 
     async def create(
@@ -170,6 +172,43 @@ class StepService:
         self.supervisor.wake()
         return updated
 
+    async def start_job(self, doc: Doc, job: dict[str, Any]) -> Doc:
+        """Run another runner than its type's on step `doc`, in place (`transform/dataType`).
+
+        `job` is `{"type": "{step}/{tool}" of the operation, "runner": "module:function",
+        "parameters": {...}}`. The step is `running` when this returns (`_queued` until the
+        supervisor serving its type claims it), so a wait started now sees the job's outcome;
+        its `parameters` stay those of the step. The job gets the step's current output as its
+        only parent; a failed job leaves that output in place. 409 while the step is busy.
+        """
+        name = doc["name"]
+        updated = await self.store.update(
+            name,
+            {
+                "status": Status.RUNNING,
+                "finished": False,
+                "exception": None,
+                "traceback": None,
+                "startedAt": iso(now()),
+                "finishedAt": None,
+                "durationSeconds": None,
+                "waitingFor": [],
+                "progress": None,
+                "_queued": True,
+                "_job": job,
+            },
+            expect={"status": list(TERMINAL), "version": doc["version"]},
+        )
+        if updated is None:
+            raise Conflict(
+                f"{name!r} is busy (pending or running) or changed meanwhile: wait for it, "
+                "then try again",
+                {"name": name},
+            )
+        await self._mark_children_stale(name)
+        self.supervisor.wake()
+        return updated
+
     async def _mark_children_stale(self, name: str) -> None:
         """Outputs computed from `name` no longer match it once it is re-run or deleted."""
         for child in await self.store.children(name):
@@ -181,7 +220,7 @@ class StepService:
         """Stop a pending or running step; answers with its metadata once it is `cancelled`."""
         doc = await self.get(step_type, name)
         async with self.store.watch(name) as changes:
-            if doc["status"] == Status.PENDING:
+            if doc["status"] == Status.PENDING or doc.get("_queued"):
                 cancelled = await self.store.update(
                     name,
                     {
@@ -189,7 +228,8 @@ class StepService:
                         "exception": "cancelled: by request before it started",
                         "waitingFor": [],
                     },
-                    expect={"status": Status.PENDING},
+                    expect={"status": doc["status"], "_queued": doc.get("_queued")},
+                    unset=["_queued", "_job"],
                 )
                 if cancelled is not None:
                     return cancelled

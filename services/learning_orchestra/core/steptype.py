@@ -6,8 +6,10 @@ the CRUD routes of API.md and the supervisor runs its `runner` in a worker proce
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -34,6 +36,10 @@ class StepType:
     summary: str = ""
     # Modules the worker pool imports once, so each job does not pay for them.
     preload: tuple[str, ...] = field(default=())
+    # Cheap checks against the parents' metadata, run in the API process on POST and PATCH
+    # (e.g. column names against the input's `fields`): check(parameters, {name: parent doc})
+    # raises `errors.Invalid` naming the field at fault.
+    check: Callable[[Mapping[str, Any], Mapping[str, dict[str, Any]]], None] | None = None
 
     @property
     def type(self) -> str:

@@ -27,8 +27,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .artifacts import ArtifactVolume
 from . import references
+from .artifacts import ArtifactVolume
 from .errors import JobFailed, LOError
 from .formats import item, load_output
 from .settings import Settings
