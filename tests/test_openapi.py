@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.routing import APIRoute
+from openapi_spec_validator import validate
+
 from learning_orchestra.core.api import SERVICES, create_app
 from learning_orchestra.core.openapi import openapi_document, openapi_yaml
-from openapi_spec_validator import validate
 
 try:
     from fastapi.routing import iter_route_contexts

@@ -34,20 +34,38 @@ from .exceptions import (
     Unauthorized,
     WaitTimeout,
 )
+from .explore import (
+    AsyncExploreHistogram,
+    AsyncExploreSummary,
+    ExploreHistogram,
+    ExploreSummary,
+)
 from .observe import AsyncObserver, Observer
+from .transform import (
+    AsyncTransformDataType,
+    AsyncTransformProjection,
+    TransformDataType,
+    TransformProjection,
+)
 
 __all__ = [
     "BASE_PATH",
     "AsyncDataset",
     "AsyncDatasetCsv",
     "AsyncDatasetGeneric",
+    "AsyncExploreHistogram",
+    "AsyncExploreSummary",
     "AsyncObserver",
+    "AsyncTransformDataType",
+    "AsyncTransformProjection",
     "BadRequest",
     "Conflict",
     "ConnectionFailed",
     "Dataset",
     "DatasetCsv",
     "DatasetGeneric",
+    "ExploreHistogram",
+    "ExploreSummary",
     "InvalidRequest",
     "LearningOrchestraError",
     "MethodNotAllowed",
@@ -57,6 +75,8 @@ __all__ = [
     "ServerError",
     "StepCancelled",
     "StepFailed",
+    "TransformDataType",
+    "TransformProjection",
     "Unauthorized",
     "WaitTimeout",
     "normalize_cluster_url",

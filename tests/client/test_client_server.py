@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from learning_orchestra_client import (
     AsyncDatasetCsv,
     AsyncObserver,
@@ -28,7 +29,6 @@ from learning_orchestra_client import (
     Unauthorized,
     WaitTimeout,
 )
-
 from tests.conftest import ServerProcess, data_file
 
 pytestmark = pytest.mark.e2e

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import learning_orchestra_client as lo
 import pytest
+
+import learning_orchestra_client as lo
 from learning_orchestra_client import (
     AsyncDatasetCsv,
     AsyncObserver,

@@ -10,16 +10,15 @@ server's answer returns the whole parsed JSON object (``{"result": ...}``), or w
 from __future__ import annotations
 
 import contextlib
-import json
 import mimetypes
 import os
 from collections.abc import Iterator
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
 import httpx
 
+from .._step import StepPlans
 from .._transport import (
-    BASE_PATH,
     DEFAULT_LONG_POLL,
     DEFAULT_TIMEOUT,
     AsyncService,
@@ -27,7 +26,6 @@ from .._transport import (
     Request,
     SyncService,
     answer_of,
-    quote_name,
     treat,
 )
 from ..observe._plans import wait_plan
@@ -59,25 +57,8 @@ def _described(filename: str, content: Any) -> tuple[str, Any, str]:
     return filename, content, content_type
 
 
-class _DatasetPlans:
+class _DatasetPlans(StepPlans):
     """Builds the plans of every dataset operation, for `Dataset` and `AsyncDataset`."""
-
-    #: Route of the step type, relative to the REST base path (set by subclasses).
-    API_PATH: ClassVar[str] = ""
-
-    api_path: str
-    _long_poll: float
-
-    def _set_api_path(self, api_path: str | None) -> None:
-        path = api_path or self.API_PATH
-        if not path:
-            raise ValueError("api_path is required, e.g. '/dataset/csv'")
-        if path.startswith(BASE_PATH):  # LO passed the full path
-            path = path[len(BASE_PATH) :]
-        self.api_path = "/" + path.strip("/")
-
-    def _item_path(self, name: str) -> str:
-        return f"{self.api_path}/{quote_name(name)}"
 
     def _insert(
         self, dataset_name: str, url: str | None, file: FileSource | None
@@ -109,28 +90,6 @@ class _DatasetPlans:
         envelope = yield from self._insert(dataset_name, url, file)
         yield from wait_plan(dataset_name, timeout, self._long_poll)
         return envelope
-
-    def _get(self, path: str, params: dict[str, Any]) -> Plan[dict[str, Any]]:
-        response = yield Request("GET", path, params=params)
-        return answer_of(response)
-
-    def _search_all(self, skip: int, limit: int | None) -> Plan[dict[str, Any]]:
-        params: dict[str, Any] = {"skip": skip}
-        if limit is not None:
-            params["limit"] = limit
-        return self._get(self.api_path, params)
-
-    def _search_content(
-        self, dataset_name: str, query: dict[str, Any] | str | None, limit: int, skip: int
-    ) -> Plan[dict[str, Any]]:
-        params: dict[str, Any] = {"limit": limit, "skip": skip}
-        if query:
-            params["query"] = query if isinstance(query, str) else json.dumps(query)
-        return self._get(self._item_path(dataset_name), params)
-
-    def _delete(self, dataset_name: str) -> Plan[dict[str, Any]]:
-        response = yield Request("DELETE", self._item_path(dataset_name))
-        return answer_of(response)
 
 
 class Dataset(_DatasetPlans, SyncService):

@@ -29,7 +29,8 @@ from .store import store_from_url
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("dataset", "observe")  # every step service implemented so far
+# every step service implemented so far
+SERVICES = ("dataset", "transform", "explore", "function", "observe")
 
 
 def service_module(name: str) -> Any:

@@ -11,6 +11,10 @@ Layout under the data directory:
     logs/{name}.log                captured stdout/stderr of the step's latest run
     scratch/{name}/                a job's working directory
 
+The data directory and `scratch/` are closed to other users except for passing through
+(mode 0711), the other folders are private (0700): sandboxed user code, which runs as another
+user when the server runs as root, reaches its own scratch folder and nothing else.
+
 The manifest records format, type, creation time, a SHA-256 per file, library versions and an
 HMAC over all of that with a key only the server holds; `verify` refuses anything unsigned or
 tampered with, which is what makes it safe to unpickle.
@@ -18,12 +22,15 @@ tampered with, which is what makes it safe to unpickle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import shutil
+import stat
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -90,6 +97,13 @@ def _create_key(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _restrict(path: Path, remove: int) -> None:
+    """Clear the permission bits `remove` of a folder this process owns."""
+    info = path.stat()
+    if info.st_uid == os.geteuid() and info.st_mode & remove:
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~remove)
+
+
 class TamperedArtifact(Exception):
     """An artifact whose files do not match its signed manifest."""
 
@@ -99,8 +113,13 @@ class ArtifactVolume:
 
     def __init__(self, root: Path, key: bytes | None = None) -> None:
         self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Sandboxed user code runs as another user (docs/security.md): it may pass through
+        # the data directory to its own scratch folder, and read or write nothing else here.
+        _restrict(self.root, 0o066)
         for sub in ("artifacts", "staging", "uploads", "logs", "scratch"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            (self.root / sub).mkdir(exist_ok=True)
+            _restrict(self.root / sub, 0o066 if sub == "scratch" else 0o077)
         self.key = key if key is not None else self._load_key()
 
     def _load_key(self) -> bytes:
@@ -137,6 +156,28 @@ class ArtifactVolume:
         path = self.root / "scratch" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def outside_scratch_dir(self, name: str) -> Path:
+        """A scratch folder for `name` outside the volume, in the system's temp directory.
+
+        For sandboxed code running as another user when that user cannot reach the volume
+        (an ancestor of LO_DATA_DIR is closed to others, as pytest's and most home folders
+        are). Removed with the step's scratch (`clear_scratch`)."""
+        base = self.outside_scratch_root()
+        with contextlib.suppress(FileExistsError):
+            base.mkdir(mode=0o711)
+        info = base.lstat()  # in a world-writable folder: refuse one planted by someone else
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise RuntimeError(f"{base} is not a folder of this server's user: remove it")
+        os.chmod(base, 0o711)
+        path = base / name
+        path.mkdir(exist_ok=True)
+        return path
+
+    def outside_scratch_root(self) -> Path:
+        """The folder of `outside_scratch_dir`s: {tmp}/learning-orchestra-{uid}-{digest}."""
+        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"learning-orchestra-{os.geteuid()}-{digest}"
 
     def upload_path(self, token: str) -> Path:
         return self.root / "uploads" / token
@@ -252,6 +293,9 @@ class ArtifactVolume:
 
     def clear_scratch(self, name: str) -> None:
         shutil.rmtree(self.root / "scratch" / name, ignore_errors=True)
+        outside = self.outside_scratch_root()
+        if outside.is_dir() and not outside.is_symlink():
+            shutil.rmtree(outside / name, ignore_errors=True)
 
     def remove(self, name: str) -> None:
         """Everything the volume holds for step `name`."""

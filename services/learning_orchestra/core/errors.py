@@ -74,4 +74,10 @@ class StoreUnavailable(LOError):
 
 
 class JobFailed(Exception):
-    """Raised inside a job: the step fails with this message (no traceback shown as a bug)."""
+    """Raised inside a job: the step fails with this message (no traceback shown as a bug).
+
+    `traceback` is shown to the user instead when given, e.g. that of their own code."""
+
+    def __init__(self, message: str, traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.traceback = traceback

@@ -3,28 +3,39 @@
     pandas DataFrame          table.parquet   format "parquet"  (kind "table")
     numpy array               value.npy       format "npy"      (kind "array")
     JSON-able value           value.json      format "json"     (kind "object")
+    dict with str keys        index.json      format "dict"     (kind "dict"): each value in
+                              + {i}/...       its own natural format in folder `i`, so that
+                                              `$name.key` loads that value alone
     anything else             object.pkl      format "cloudpickle" (kind "object")
 
-Only workers call this: it may import pandas or unpickle, which the API process never does.
-Loading verifies the signed manifest first (`ArtifactVolume.verify`). Runners that work on
-tables column by column or batch by batch read them with pyarrow through `table_path` and
-describe what they write with `table_metadata`.
+Only jobs call this: it may import pandas or unpickle, which the API process never does.
+`load_output` verifies the signed manifest first (`ArtifactVolume.verify`); `read_output` and
+`read_item` read a folder that was verified already (a sandboxed child reads the copy of a
+parent's output its worker verified, without holding the key).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .artifacts import ArtifactVolume, TamperedArtifact
 from .errors import JobFailed
 from .model import Doc
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+INDEX = "index.json"
 
-TABLE_FILE = "table.parquet"
+#: The file each format's reader opens first: what a folder in that format must hold.
+MAIN_FILE = {
+    "parquet": "table.parquet",
+    "npy": "value.npy",
+    "json": "value.json",
+    "cloudpickle": "object.pkl",
+    "joblib": "object.joblib",
+    "dict": INDEX,
+}
 
 
 def save_output(folder: Path, value: Any) -> tuple[str, str]:
@@ -43,6 +54,8 @@ def save_output(folder: Path, value: Any) -> tuple[str, str]:
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            return _save_dict(folder, value)
         import cloudpickle
 
         with (folder / "object.pkl").open("wb") as handle:
@@ -52,8 +65,22 @@ def save_output(folder: Path, value: Any) -> tuple[str, str]:
     return "object", "json"
 
 
-def _verified(volume: ArtifactVolume, doc: Doc) -> tuple[Path, dict[str, Any]]:
-    """The folder and manifest of step `doc`'s current output, once its signature checks."""
+def _save_dict(folder: Path, value: dict[str, Any]) -> tuple[str, str]:
+    """Each value in its own folder (`0`, `1`, ...: keys need not be file names)."""
+    entries = []
+    for index, (key, item_value) in enumerate(value.items()):
+        sub = folder / str(index)
+        sub.mkdir()
+        kind, fmt = save_output(sub, item_value)
+        entries.append({"key": key, "folder": str(index), "kind": kind, "format": fmt})
+    (folder / INDEX).write_text(json.dumps({"entries": entries}))
+    return "dict", "dict"
+
+
+def load_output(volume: ArtifactVolume, doc: Doc, key: str | None = None) -> Any:
+    """The output of step `doc` (item `key` of it when given): a DataFrame for tables, an
+    open binary file for raw files, the value for JSON, a dict for dicts, and the
+    deserialised object for pickled formats. Checks the manifest's signature first."""
     name, run = doc["name"], doc.get("_artifact")
     if run is None:
         raise JobFailed(f"step {name!r} has no output to use (status {doc['status']})")
@@ -61,73 +88,34 @@ def _verified(volume: ArtifactVolume, doc: Doc) -> tuple[Path, dict[str, Any]]:
         manifest = volume.verify(name, run)
     except TamperedArtifact as exc:
         raise JobFailed(f"refusing to load {name!r}: {exc}") from None
-    return volume.artifact_dir(name, run), manifest
+    folder = volume.artifact_dir(name, run)
+    if key is None:
+        return read_output(folder, manifest["format"], manifest["files"], name)
+    return read_item(folder, manifest["format"], manifest["files"], key, name)
 
 
-def table_path(volume: ArtifactVolume, doc: Doc) -> Path:
-    """The verified Parquet file of table step `doc`; JobFailed if its output is no table."""
-    folder, manifest = _verified(volume, doc)
-    if manifest["format"] != "parquet":
-        raise JobFailed(
-            f"step {doc['name']!r} is not a table (its output is stored as "
-            f"{manifest['format']}): use a table such as a dataset/csv"
-        )
-    return folder / TABLE_FILE
+def read_output(folder: Path, fmt: str, files: Iterable[str], name: str) -> Any:
+    """The value stored in `folder` in format `fmt` (`files`: its payload files, relative).
 
-
-def column_type(type_: pa.DataType) -> str:
-    """A column's type as tables' `types` metadata names it: boolean, integer, float, string
-    (any other Arrow type by its Arrow name)."""
-    import pyarrow as pa
-
-    if pa.types.is_boolean(type_):
-        return "boolean"
-    if pa.types.is_integer(type_):
-        return "integer"
-    if pa.types.is_floating(type_):
-        return "float"
-    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-        return "string"
-    return str(type_)
-
-
-def table_metadata(schema: pa.Schema, rows: int) -> dict[str, Any]:
-    """The metadata every table output records: `fields` (in order), `types`, `rows`."""
-    return {
-        "fields": list(schema.names),
-        "types": {field.name: column_type(field.type) for field in schema},
-        "rows": rows,
-    }
-
-
-def save_table(folder: Path, table: pa.Table) -> dict[str, Any]:
-    """Write `table` as the output in `folder`; its `table_metadata`."""
-    import pyarrow.parquet as pq
-
-    pq.write_table(table, folder / TABLE_FILE)
-    return table_metadata(table.schema, table.num_rows)
-
-
-def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
-    """The output of step `doc`: a DataFrame for tables, an open binary file for raw files,
-    the value for JSON, and the deserialised object for pickled formats."""
-    name = doc["name"]
-    folder, manifest = _verified(volume, doc)
-    fmt = manifest["format"]
+    Does not check signatures: call it on a folder verified already."""
     if fmt == "parquet":
         import pandas as pd
 
-        return pd.read_parquet(folder / TABLE_FILE)
+        return pd.read_parquet(folder / "table.parquet")
     if fmt == "raw":
-        (filename,) = manifest["files"]
+        payload = [f for f in files if f != "manifest.json"]
+        if len(payload) != 1:
+            raise JobFailed(f"step {name!r} should hold one raw file, not {len(payload)}")
         # seekable, at 0, and `.name` is the real path: numpy.load and path-taking code work
-        return (folder / filename).open("rb")
+        return (folder / payload[0]).open("rb")
     if fmt == "json":
         return json.loads((folder / "value.json").read_text())
     if fmt == "npy":
         import numpy as np
 
         return np.load(folder / "value.npy", allow_pickle=False)
+    if fmt == "dict":
+        return {entry["key"]: _read_entry(folder, entry, name) for entry in _entries(folder, name)}
     if fmt == "joblib":
         import joblib
 
@@ -140,8 +128,41 @@ def load_output(volume: ArtifactVolume, doc: Doc) -> Any:
     raise JobFailed(f"step {name!r} is stored as {fmt!r}, which this step cannot load")
 
 
+def read_item(folder: Path, fmt: str, files: Iterable[str], key: str, name: str) -> Any:
+    """`$name.key`: item `key` of the output stored in `folder`. A dict output ("dict"
+    format) loads that value alone; any other output is loaded whole, then indexed."""
+    if fmt != "dict":
+        return item(read_output(folder, fmt, files, name), key, name)
+    entries = _entries(folder, name)
+    for entry in entries:
+        if entry["key"] == key:
+            return _read_entry(folder, entry, name)
+    return item({e["key"]: None for e in entries}, key, name)  # raises, listing the keys
+
+
+def _entries(folder: Path, name: str) -> list[dict[str, str]]:
+    try:
+        entries: list[dict[str, str]] = json.loads((folder / INDEX).read_text())["entries"]
+        # the index may come from user code: each entry must name a sub-folder, nothing else
+        valid = all(
+            isinstance(e["key"], str) and isinstance(e["format"], str) and e["folder"].isdigit()
+            for e in entries
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        valid = False
+    if not valid:
+        raise JobFailed(f"the output of {name!r} has no valid {INDEX}")
+    return entries
+
+
+def _read_entry(folder: Path, entry: dict[str, str], name: str) -> Any:
+    sub = folder / entry["folder"]
+    files = [str(p.relative_to(sub)) for p in sub.rglob("*") if p.is_file()]
+    return read_output(sub, entry["format"], files, f"{name}.{entry['key']}")
+
+
 def item(value: Any, key: str, name: str) -> Any:
-    """`$name.key`: item `key` of a dict output."""
+    """`$name.key`: item `key` of a dict output (a loaded "json" or "dict" output)."""
     if not isinstance(value, dict):
         raise JobFailed(f"${name}.{key}: the output of {name!r} is not a dict")
     if key not in value:

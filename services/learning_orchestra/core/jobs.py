@@ -355,10 +355,18 @@ class Supervisor:
         pid = job.process.pid
         if pid is None:
             return
+        # Processes that left the worker's group (sandboxed user code can call setsid) are
+        # still its descendants: the worker is their subreaper (sandbox/__init__.py).
+        descendants: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
+            descendants = psutil.Process(pid).children(recursive=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # the worker leads its own process group
         with contextlib.suppress(Exception):
             job.process.kill()
+        for process in descendants:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
 
     async def _finish(self, doc: Doc, run: str, outcome: tuple[Any, ...]) -> None:
         name = doc["name"]

@@ -267,7 +267,7 @@ def step_router(step_type: StepType) -> APIRouter:
         }
 
     @router.get(
-        "/{name}/files/{filename}",
+        "/{name}/files/{filename:path}",
         summary=f"Download a file of a {kind} step",
         operation_id=f"file_{step_type.step}_{step_type.tool}",
         response_class=FileResponse,

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="how long a job lease lasts unrenewed")
     max_upload_mb: int = Field(2048, gt=0, description="largest dataset accepted")
     api_tokens: str = Field("", description="comma-separated bearer tokens; empty: no auth")
+    sandbox_user: str = Field(
+        "nobody", description="user that runs user code when the server runs as root"
+    )
 
     @property
     def resolved_store_url(self) -> str:

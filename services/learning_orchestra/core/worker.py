@@ -156,7 +156,7 @@ def main(spec: JobSpec, conn: Connection, log_path: str) -> None:
         )
         conn.send(("finished", {**output.metadata, "libraries": output.libraries}))
     except (JobFailed, LOError) as exc:
-        conn.send(("failed", str(exc), None))
+        conn.send(("failed", str(exc), getattr(exc, "traceback", None)))
     except MemoryError:
         conn.send(("failed", "the job ran out of memory", traceback.format_exc()))
     except Exception as exc:  # the user sees the message; the traceback is kept for them

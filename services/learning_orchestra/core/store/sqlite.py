@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -94,6 +95,14 @@ class _SqliteChanges(Changes):
         return doc
 
 
+def _make_private(path: Path) -> None:
+    """Only the server's user may read or write the store (sandboxed code runs as another)."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError, PermissionError):
+            if file.stat().st_uid == os.geteuid():
+                os.chmod(file, 0o600)
+
+
 class SqliteStore(Store):
     """Step metadata in one SQLite file; safe to share between processes on one host."""
 
@@ -154,6 +163,7 @@ class SqliteStore(Store):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        _make_private(self.path)  # before WAL: SQLite gives -wal and -shm the file's mode
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # a finished step survives power loss too
         db.execute("PRAGMA busy_timeout=30000")

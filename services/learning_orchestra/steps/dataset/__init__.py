@@ -16,6 +16,11 @@ from ...core.steptype import Content, StepType
 
 
 def _http_url(value: str) -> str:
+    if value.startswith("upload:"):  # what an uploaded dataset's parameters hold
+        raise ValueError(
+            f"{value!r} was an upload, which is not kept once ingested: to re-run, give an "
+            "http(s) URL, or delete the dataset and upload the file again"
+        )
     parsed = urlparse(value)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(
@@ -49,7 +54,14 @@ STEP_TYPES = [
         runner="learning_orchestra.steps.dataset.jobs:ingest_csv",
         content=Content.TABLE,
         summary="Fetch (or receive) a CSV file and store it as a typed table; GET pages its rows.",
-        preload=("pyarrow.csv", "pyarrow.parquet", "httpx"),
+        # transform.jobs: LO's PATCH /transform/dataType casts these tables in place, in
+        # this service's workers (see steps/transform/data_type.py).
+        preload=(
+            "pyarrow.csv",
+            "pyarrow.parquet",
+            "httpx",
+            "learning_orchestra.steps.transform.jobs",
+        ),
         **_COMMON,
     ),
     StepType(

@@ -21,7 +21,6 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ...core.errors import JobFailed
-from ...core.settings import Settings
 from ...core.worker import JobContext, Output
 
 CHUNK = 1 << 20
@@ -38,21 +37,23 @@ def fetch(ctx: JobContext, reject: tuple[str, ...] = ()) -> tuple[Path, str, str
     """The source file on local disk: the staged upload, or the URL downloaded to scratch.
 
     Returns (path, filename, content type)."""
+    url = ctx.parameters["datasetURI"]
     upload = ctx.spec.internal.get("upload")
-    if upload:
+    if upload and url.startswith("upload:"):  # a PATCH with a new URL leaves the upload behind
         path = Path(upload)
         if not path.exists():
             raise JobFailed("the uploaded file is gone: upload it again")
         return path, ctx.spec.internal.get("filename") or "upload", None
-    url = ctx.parameters["datasetURI"]
-    limit = Settings().max_upload_mb * 1024 * 1024
+    limit = ctx.settings.max_upload_mb * 1024 * 1024
     filename = _safe_filename(unquote(Path(urlparse(url).path).name) or "download")
     target = ctx.scratch_dir / filename
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=30.0) as response:
             if response.status_code >= 400:
-                raise JobFailed(f"could not fetch {url}: the server answered HTTP "
-                                f"{response.status_code} {response.reason_phrase}")
+                raise JobFailed(
+                    f"could not fetch {url}: the server answered HTTP "
+                    f"{response.status_code} {response.reason_phrase}"
+                )
             content_type = response.headers.get("content-type", "").split(";")[0].strip()
             if any(content_type.startswith(bad) for bad in reject):
                 raise JobFailed(f"{url} returned {content_type}, not a CSV file: check the URL")
@@ -81,8 +82,9 @@ def _open(path: Path, types: dict[str, pa.DataType] | None) -> pacsv.CSVStreamin
     convert = pacsv.ConvertOptions(
         column_types=types or {}, strings_can_be_null=True, quoted_strings_can_be_null=True
     )
-    return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
-                          convert_options=convert)
+    return pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE), convert_options=convert
+    )
 
 
 def _fits(values: pa.Array, candidate: pa.DataType) -> bool:
@@ -148,8 +150,13 @@ def ingest_csv(ctx: JobContext) -> Output:
     return Output(
         kind="table",
         format="parquet",
-        metadata={"fields": list(types), "types": column_types, "rows": rows,
-                  "source": filename, "progress": {"rows": rows}},
+        metadata={
+            "fields": list(types),
+            "types": column_types,
+            "rows": rows,
+            "source": filename,
+            "progress": {"rows": rows},
+        },
         libraries={"pyarrow": pa.__version__},
     )
 
@@ -164,8 +171,12 @@ def store_file(ctx: JobContext) -> Output:
     return Output(
         kind="file",
         format="raw",
-        metadata={"filename": target.name, "size": size, "contentType": content_type,
-                  "progress": {"bytes": size}},
+        metadata={
+            "filename": target.name,
+            "size": size,
+            "contentType": content_type,
+            "progress": {"bytes": size},
+        },
     )
 
 
