@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from learning_orchestra.core.artifacts import ArtifactVolume
-from learning_orchestra.core.errors import Conflict, Invalid
+from learning_orchestra.core.errors import Conflict, Invalid, MethodNotAllowed
 from learning_orchestra.core.jobs import INTERRUPTED, Supervisor
 from learning_orchestra.core.model import new_step
 from learning_orchestra.core.service import StepService
@@ -433,3 +433,13 @@ async def test_tampered_parent_output_is_refused(harness: Harness) -> None:
     await harness.submit("describe_references", "victim", value="$signed.a")
     doc = await harness.wait("victim")
     assert doc["status"] == "failed" and "refusing to load 'signed'" in doc["exception"]
+
+
+async def test_steps_that_cannot_be_rerun_answer_405(harness: Harness) -> None:
+    fixed = StepType(
+        step="test", tool="succeed", request=Body, runner="tests.runners:succeed", patchable=False
+    )
+    await harness.submit("succeed", "once", value=1)
+    await harness.wait("once")
+    with pytest.raises(MethodNotAllowed, match="cannot be re-run"):
+        await harness.steps.rerun(fixed, "once", {"value": 2})

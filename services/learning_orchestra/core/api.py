@@ -11,11 +11,12 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .artifacts import ArtifactVolume
@@ -47,13 +48,19 @@ def error_response(status: int, message: str, code: str, detail: Any = None) -> 
     return JSONResponse(error_body(message, code, detail), status_code=status)
 
 
-async def require_token(request: Request) -> None:
+bearer = HTTPBearer(auto_error=False, description="opaque token, when LO_API_TOKENS is set")
+
+
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
     """Bearer-token check, active when LO_API_TOKENS is set."""
     tokens = request.app.state.settings.tokens
     if not tokens:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token, t) for t in tokens):
+    token = credentials.credentials if credentials else ""
+    if not any(hmac.compare_digest(token.encode(), t.encode()) for t in tokens):
         raise Unauthorized("missing or invalid token: send 'Authorization: Bearer <token>'")
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from .artifacts import ArtifactVolume
@@ -35,6 +36,7 @@ from .tables import parse_query
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 UPLOAD_CHUNK = 1 << 20
+MAX_JSON_BYTES = 16 * 2**20
 
 StepName = Annotated[str, Path(pattern=NAME_PATTERN, description="the step's name")]
 Skip = Annotated[int, Query(ge=0, description="items to skip (the metadata counts as one)")]
@@ -65,8 +67,21 @@ def created(step_type: StepType, doc: Doc) -> Response:
 
 
 async def read_json(request: Request) -> Any:
+    """The JSON body, read up to MAX_JSON_BYTES (a 413 beyond: uploads are for big files)."""
+    too_large = TooLarge(
+        f"the JSON body is larger than {MAX_JSON_BYTES // 2**20} MB: send large data as a "
+        "dataset (by URL or multipart upload) and reference it as $name"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise too_large
     try:
-        return await request.json()
+        return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
@@ -111,6 +126,7 @@ async def stage_upload(
 
 
 def _body_schema(step_type: StepType) -> dict[str, Any]:
+    """POST's request body: the step's JSON model (and the multipart upload, if it takes one)."""
     schema = step_type.request.model_json_schema()
     content: dict[str, Any] = {"application/json": {"schema": schema}}
     if step_type.upload:
@@ -121,15 +137,52 @@ def _body_schema(step_type: StepType) -> dict[str, Any]:
                 "properties": {
                     step_type.name_field: {"type": "string", "pattern": NAME_PATTERN},
                     "file": {"type": "string", "format": "binary"},
+                    "description": {"type": "string"},
                 },
             }
         }
     return {"requestBody": {"required": True, "content": content}}
 
 
+def _patch_schema(step_type: StepType) -> dict[str, Any]:
+    """PATCH's request body: POST's keys minus the name, every one optional."""
+    schema = step_type.request.model_json_schema()
+    schema["properties"] = {
+        k: v for k, v in schema.get("properties", {}).items() if k != step_type.name_field
+    }
+    schema.pop("required", None)
+    schema["title"] = f"{schema.get('title', 'Body')}Changes"
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    detail: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: LO's envelope with a one-line message, plus a machine code."""
+
+    result: str
+    error: ErrorDetail
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": what}
+    for code, what in {
+        400: "malformed JSON",
+        401: "missing or invalid token (when LO_API_TOKENS is set)",
+        404: "no such step or route",
+        409: "the name is taken, or the step is busy",
+        413: "the body or upload is too large",
+        422: "a parameter is invalid; `result` names it",
+    }.items()
+}
+
+
 def step_router(step_type: StepType) -> APIRouter:
     """All routes of one step type."""
-    router = APIRouter(prefix=step_type.path, tags=[step_type.step])
+    router = APIRouter(prefix=step_type.path, tags=[step_type.step], responses=ERRORS)
     kind = step_type.type
 
     @router.post(
@@ -191,8 +244,9 @@ def step_router(step_type: StepType) -> APIRouter:
 
     @router.patch(
         "/{name}",
+        status_code=201,
         summary=f"Re-run a {kind} step with changed parameters",
-        openapi_extra=_body_schema(step_type) | {},
+        openapi_extra=_patch_schema(step_type),
         operation_id=f"rerun_{step_type.step}_{step_type.tool}",
     )
     async def rerun(name: StepName, request: Request, steps: Steps) -> Response:

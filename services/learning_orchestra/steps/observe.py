@@ -21,13 +21,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from ..core.errors import NotFound, ObserveTimeout
 from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
+from ..core.routes import ERRORS, ErrorBody
 from ..core.settings import BASE_PATH
 from ..core.store import Store
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
 
-router = APIRouter(prefix="/observe", tags=["observe"])
+router = APIRouter(prefix="/observe", tags=["observe"], responses=ERRORS)
 ROUTERS = [router]
 
 Timeout = Annotated[float, Query(gt=0, le=MAX_TIMEOUT, description="seconds to wait")]
@@ -68,7 +69,12 @@ async def wait_for(store: Store, name: str, timeout: float, since: int | None = 
         return doc
 
 
-@router.get("/{name}", summary="Wait for a step to end, or for its next change (since=V)")
+@router.get(
+    "/{name}",
+    summary="Wait for a step to end, or for its next change (since=V)",
+    operation_id="observe_step",
+    responses={408: {"model": ErrorBody, "description": "the timeout passed first"}},
+)
 async def observe(
     request: Request,
     name: Annotated[str, Path(pattern=NAME_PATTERN)],
@@ -78,7 +84,13 @@ async def observe(
     return {"result": public(await wait_for(_store(request), name, timeout, since))}
 
 
-@router.get("/{name}/events", summary="Server-Sent Events for a step's changes (name=* for all)")
+@router.get(
+    "/{name}/events",
+    summary="Server-Sent Events for a step's changes (name=* for all)",
+    operation_id="observe_events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "change events"}},
+)
 async def events(
     request: Request, name: Annotated[str, Path(pattern=r"^(\*|" + NAME_PATTERN[1:-1] + ")$")]
 ) -> EventSourceResponse:
@@ -123,7 +135,11 @@ class ObserveRequest(BaseModel):
     timeout: float | None = Field(None, gt=0, le=MAX_TIMEOUT)
 
 
-@router.post("", summary="LO's observer proposal: the URL to long-poll for a step")
+@router.post(
+    "",
+    summary="LO's observer proposal: the URL to long-poll for a step",
+    operation_id="observe_url",
+)
 async def observer_url(request: Request, body: ObserveRequest) -> dict[str, Any]:
     if await _store(request).get(body.filename) is None:
         raise NotFound(f"there is no step named {body.filename!r} to observe")
