@@ -40,6 +40,7 @@ from .explore import (
     ExploreHistogram,
     ExploreSummary,
 )
+from .function import AsyncFunctionPython, FunctionPython
 from .observe import AsyncObserver, Observer
 from .transform import (
     AsyncTransformDataType,
@@ -55,6 +56,7 @@ __all__ = [
     "AsyncDatasetGeneric",
     "AsyncExploreHistogram",
     "AsyncExploreSummary",
+    "AsyncFunctionPython",
     "AsyncObserver",
     "AsyncTransformDataType",
     "AsyncTransformProjection",
@@ -66,6 +68,7 @@ __all__ = [
     "DatasetGeneric",
     "ExploreHistogram",
     "ExploreSummary",
+    "FunctionPython",
     "InvalidRequest",
     "LearningOrchestraError",
     "MethodNotAllowed",

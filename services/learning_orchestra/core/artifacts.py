@@ -22,7 +22,6 @@ tampered with, which is what makes it safe to unpickle.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -30,7 +29,6 @@ import os
 import secrets
 import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -157,28 +155,6 @@ class ArtifactVolume:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def outside_scratch_dir(self, name: str) -> Path:
-        """A scratch folder for `name` outside the volume, in the system's temp directory.
-
-        For sandboxed code running as another user when that user cannot reach the volume
-        (an ancestor of LO_DATA_DIR is closed to others, as pytest's and most home folders
-        are). Removed with the step's scratch (`clear_scratch`)."""
-        base = self.outside_scratch_root()
-        with contextlib.suppress(FileExistsError):
-            base.mkdir(mode=0o711)
-        info = base.lstat()  # in a world-writable folder: refuse one planted by someone else
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-            raise RuntimeError(f"{base} is not a folder of this server's user: remove it")
-        os.chmod(base, 0o711)
-        path = base / name
-        path.mkdir(exist_ok=True)
-        return path
-
-    def outside_scratch_root(self) -> Path:
-        """The folder of `outside_scratch_dir`s: {tmp}/learning-orchestra-{uid}-{digest}."""
-        digest = hashlib.sha256(str(self.root).encode()).hexdigest()[:12]
-        return Path(tempfile.gettempdir()) / f"learning-orchestra-{os.geteuid()}-{digest}"
-
     def upload_path(self, token: str) -> Path:
         return self.root / "uploads" / token
 
@@ -293,9 +269,6 @@ class ArtifactVolume:
 
     def clear_scratch(self, name: str) -> None:
         shutil.rmtree(self.root / "scratch" / name, ignore_errors=True)
-        outside = self.outside_scratch_root()
-        if outside.is_dir() and not outside.is_symlink():
-            shutil.rmtree(outside / name, ignore_errors=True)
 
     def remove(self, name: str) -> None:
         """Everything the volume holds for step `name`."""

@@ -41,8 +41,10 @@ def missing_message(missing: Sequence[str], table: str, columns: Iterable[str]) 
 
 def require_columns(table: Doc, names: Iterable[str], field: str) -> None:
     """Raise `Invalid` (422, naming request field `field`) unless table step `table` has every
-    column of `names` according to its metadata."""
-    columns = table.get("fields") or []
+    column of `names` according to its metadata (checks nothing when it lists no `fields`)."""
+    columns = table.get("fields")
+    if columns is None:
+        return
     missing = [n for n in names if n not in columns]
     if missing:
         raise Invalid(
@@ -64,20 +66,15 @@ StepCheck = Callable[[Mapping[str, Any], Mapping[str, Doc]], None]
 def input_table_check(
     input_field: str = "inputDatasetName", names_field: str | None = "names"
 ) -> StepCheck:
-    """A `StepType.check`: the input named by `input_field` must be a table with the columns
-    listed in `names_field` (None: any table). Only a finished input is checked: the columns of
-    one still running are not known yet, and the job checks them."""
+    """A `StepType.check`: the columns listed in `names_field` must be columns of the input
+    named by `input_field`. Checked only when the input's columns are known for sure: it has
+    finished and its metadata lists its `fields` (every table step records them; a
+    `dataset/generic` has none). Otherwise the job checks, and fails the step if need be."""
 
     def check(params: Mapping[str, Any], parents: Mapping[str, Doc]) -> None:
         parent = parents[params[input_field]]
-        if parent["status"] != Status.FINISHED:
+        if parent["status"] != Status.FINISHED or parent.get("fields") is None:
             return
-        if parent.get("fields") is None:
-            raise Invalid(
-                f"{input_field}: {parent['name']!r} is a {parent['type']} step, not a table: "
-                "use a dataset/csv or another step whose output is a table",
-                {"field": input_field},
-            )
         if names_field is not None:
             require_columns(parent, params[names_field], names_field)
 

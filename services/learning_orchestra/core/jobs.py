@@ -17,7 +17,9 @@ One supervisor lives in each service process that runs jobs. It
 A step may also carry a `_job` (set by `StepService.start_job`): another runner to run on the
 step in place, e.g. `transform/dataType` casting a dataset's columns. Such a step is `running`
 and `_queued` until claimed; its job reads the step's own current output (given to the runner
-as its only parent) and its parameters, and the step's `parameters` stay as they were.
+as its only parent) and its parameters, and the step's `parameters` stay as they were. The
+metadata keys the job lists in `keys` (e.g. `castTypes`) are removed when the step is next
+recomputed by its own runner.
 """
 
 from __future__ import annotations
@@ -370,21 +372,23 @@ class Supervisor:
 
     async def _finish(self, doc: Doc, run: str, outcome: tuple[Any, ...]) -> None:
         name = doc["name"]
+        unset = ["_lease", "_cancel", "_job"]
         if outcome[0] == "finished":
             changes = self._ended(doc, Status.FINISHED, None)
             changes.update(outcome[1])
             changes["_artifact"] = run
-            if not doc.get("_job"):  # a job on the step's own output recomputes nothing upstream
+            job = doc.get("_job")
+            if job:  # its `keys` describe its change to the output until the step is recomputed
+                changes["_jobKeys"] = sorted({*doc.get("_jobKeys", []), *job.get("keys", [])})
+            else:  # recomputed from the parents: fresh, and no earlier job's change remains
                 changes["stale"] = False
+                unset += [*doc.get("_jobKeys", []), "_jobKeys"]
         elif outcome[0] == "cancelled":
             changes = self._ended(doc, Status.CANCELLED, f"cancelled: {outcome[1]}")
         else:
             changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
         updated = await self.store.update(
-            name,
-            changes,
-            expect={"_lease.owner": self.instance},
-            unset=["_lease", "_cancel", "_job"],
+            name, changes, expect={"_lease.owner": self.instance}, unset=unset
         )
         if updated is None:  # deleted meanwhile: drop whatever the run wrote
             self.volume.prune(name, keep=(await self._current_artifact(name)))

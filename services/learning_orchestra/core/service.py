@@ -176,10 +176,12 @@ class StepService:
         """Run another runner than its type's on step `doc`, in place (`transform/dataType`).
 
         `job` is `{"type": "{step}/{tool}" of the operation, "runner": "module:function",
-        "parameters": {...}}`. The step is `running` when this returns (`_queued` until the
-        supervisor serving its type claims it), so a wait started now sees the job's outcome;
-        its `parameters` stay those of the step. The job gets the step's current output as its
-        only parent; a failed job leaves that output in place. 409 while the step is busy.
+        "parameters": {...}, "keys": [metadata keys the job's runner adds, dropped when the
+        step is next recomputed by its own runner]}`. The step is `running` when this returns
+        (`_queued` until the supervisor serving its type claims it), so a wait started now
+        sees the job's outcome; its `parameters` stay those of the step. The job gets the
+        step's current output as its only parent; a failed job leaves that output in place.
+        409 while the step is busy.
         """
         name = doc["name"]
         updated = await self.store.update(

@@ -65,6 +65,8 @@ async def wait_for(store: Store, name: str, timeout: float, since: int | None = 
                 )
             if change.get("deleted"):
                 raise NotFound(f"step {name!r} was deleted while being observed")
+            if change.get("version", 0) <= doc.get("version", 0):
+                continue  # logged before the read above (the watch starts first): not news
             doc = change
         return doc
 
@@ -106,7 +108,9 @@ async def events(
     async def stream() -> AsyncIterator[dict[str, Any]]:
         try:
             doc = first
+            sent: dict[str, int] = {}  # the version each step's last event carried
             if doc is not None:
+                sent[doc["name"]] = doc.get("version", 0)
                 yield {"event": "change", "data": json.dumps(public(doc))}
             while doc is None or watch_all or doc["status"] not in TERMINAL:
                 if await request.is_disconnected():
@@ -115,10 +119,14 @@ async def events(
                 if change is None:
                     continue  # sse-starlette sends keep-alive pings meanwhile
                 if change.get("deleted"):
+                    sent.pop(change["name"], None)
                     yield {"event": "deleted", "data": json.dumps({"name": change["name"]})}
                     if not watch_all:
                         return
                     continue
+                if change.get("version", 0) <= sent.get(change["name"], 0):
+                    continue  # logged before `first` was read (the watch starts first): sent
+                sent[change["name"]] = change.get("version", 0)
                 doc = change
                 yield {"event": "change", "data": json.dumps(public(doc))}
         finally:

@@ -1,0 +1,463 @@
+"""Running user code contained: a child process of the job's worker (docs/security.md).
+
+The worker is trusted server code: it holds the artifact key and may write the data
+directory. User code never runs in it. A `Sandbox` prepares a folder for one run,
+
+    {scratch}/inputs/    the request and verified copies of the parents' outputs (read-only)
+    {scratch}/work/      the child's working directory and HOME: files left here are kept
+    {scratch}/tmp/       its TMPDIR (discarded)
+    {scratch}/out/       its report and `response`, in the response's natural format
+
+where {scratch} is the step's scratch folder in the volume, then starts the child
+(`sandbox/child.py`) with
+
+- an environment built from scratch: no LO_* variables, tokens, keys or store URLs;
+- stdin at /dev/null, stdout and stderr on the step's log (so `functionMessage` and `/logs`);
+- when the server runs as root, the uid/gid of LO_SANDBOX_USER (default `nobody`) and no
+  supplementary groups: the volume's folders, the store and the key are closed to it. The
+  child drops to it itself, after making the folders it needs (the interpreter, its scratch
+  folder) reachable where a closed folder is on the way (`sandbox/mounts.py`);
+- in the worker's process group, the worker being its subreaper, so that a cancel, the
+  wall-clock timeout or the memory watch of the supervisor kill the child and anything it
+  started (also what left the group with setsid);
+- RLIMIT_CPU = LO_JOB_TIMEOUT and, where the kernel has it, Landlock: reading anything but
+  the data directory (its own scratch folder excepted), writing only `work/`, `tmp/`, `out/`
+  and /dev/shm, no signals to processes outside its sandbox.
+
+After the child ends, whatever it left running is killed, its report (JSON) is read, and the
+files of `out/response/` and `work/` are copied (regular files only: links, devices and
+pipes are never followed) into the job's output, which the worker then signs. The worker
+never unpickles anything the child wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from ..core import references
+from ..core.artifacts import MANIFEST, TamperedArtifact
+from ..core.errors import JobFailed
+from ..core.formats import MAIN_FILE
+from . import landlock
+from .protocol import CONFIG, REPORT, REQUEST, RESPONSE, Request, StagedOutput
+
+if TYPE_CHECKING:
+    from ..core.worker import JobContext
+
+log = logging.getLogger(__name__)
+
+CHILD = "learning_orchestra.sandbox.child"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding learning_orchestra
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
+#: Variables of the server's environment the child gets; everything else is left out.
+KEEP_ENV = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "LD_LIBRARY_PATH",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+)
+MAX_REPORT = 1 << 20
+MAX_PROCESSES = 4096  # processes and threads of the sandbox user (root mode only)
+KILL_GRACE_SECONDS = 30  # the supervisor's wall-clock limit normally comes first
+COPY_CHUNK = 1 << 20
+KINDS = {"table", "array", "object", "dict"}
+
+
+@dataclass(frozen=True)
+class SandboxUser:
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclass
+class Report:
+    """What the child reported about a successful run."""
+
+    kind: str
+    format: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def sandbox_user(name: str) -> SandboxUser | None:
+    """The user that runs user code: LO_SANDBOX_USER when the server is root, else None
+    (the child keeps the server's user; Landlock is then what confines it)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise JobFailed(
+            f"LO_SANDBOX_USER={name!r} is not a user of this system: create it or choose "
+            "another unprivileged user"
+        ) from None
+    if entry.pw_uid == 0 or entry.pw_gid == 0:
+        raise JobFailed(f"LO_SANDBOX_USER={name!r} is root: choose an unprivileged user")
+    return SandboxUser(name, entry.pw_uid, entry.pw_gid)
+
+
+def _passable(folder: Path, user: SandboxUser) -> bool:
+    info = folder.stat()
+    if info.st_uid == user.uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == user.gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
+
+
+def closed_folders(paths: Iterable[Path], user: SandboxUser) -> dict[str, list[str]]:
+    """{closed folder: [paths under it]} for the `paths` `user` cannot reach: for each, the
+    topmost folder on its way that `user` (without supplementary groups) cannot pass."""
+    covers: dict[str, list[str]] = {}
+    for path in sorted({p.resolve() for p in paths}):
+        if any(path.is_relative_to(p) for ps in covers.values() for p in map(Path, ps)):
+            continue  # inside a path made reachable already
+        closed = next((f for f in reversed(path.parents) if not _passable(f, user)), None)
+        if closed is not None:
+            covers.setdefault(str(closed), []).append(str(path))
+    return covers
+
+
+def needed_paths() -> list[Path]:
+    """What the child must read: the interpreter, the project, the modules the worker sees."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix), PACKAGE_ROOT}
+    paths.update(Path(p) for p in sys.path if p and os.path.isdir(p))
+    return sorted(paths)
+
+
+def readable_except(hidden: Iterable[Path]) -> list[str]:
+    """Paths whose subtrees hold everything on the file system but the `hidden` ones.
+
+    Landlock only grants: "all but the data directory" becomes the siblings of each folder
+    on the way down to it. A sibling that is a symlink into (or above) a hidden folder is
+    left out."""
+    hidden = [h.resolve() for h in hidden]
+    on_the_way = {p for h in hidden for p in (h, *h.parents)}
+    folders = {p for h in hidden for p in h.parents}
+    paths: list[str] = []
+    for folder in sorted(f for f in folders if not any(f.is_relative_to(h) for h in hidden)):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if path in on_the_way:
+                continue
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                continue
+            if any(target.is_relative_to(h) or h.is_relative_to(target) for h in hidden):
+                continue
+            paths.append(str(path))
+    return paths
+
+
+def _prctl(option: int, value: int) -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+class Sandbox:
+    """One run of user code for the job `ctx`: its folders, its inputs and its child."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        self.ctx = ctx
+        self.user = sandbox_user(ctx.settings.sandbox_user)
+        self.landlock = landlock.abi_version()
+        self.root = root = ctx.scratch_dir
+        os.chmod(root, 0o711)
+        self.inputs = self._folder("inputs", private=False)
+        self.work = self._folder("work")
+        self.tmp = self._folder("tmp")
+        self.out = self._folder("out")
+        self._staged: dict[str, StagedOutput] = {}
+
+    def _folder(self, name: str, private: bool = True) -> Path:
+        path = self.root / name
+        shutil.rmtree(path, ignore_errors=True)  # left by an interrupted run
+        path.mkdir(mode=0o700 if private else 0o755)
+        os.chmod(path, 0o700 if private else 0o755)
+        if private and self.user is not None:
+            os.chown(path, self.user.uid, self.user.gid)
+        return path
+
+    @property
+    def protections(self) -> dict[str, Any]:
+        """How the code is confined, for the step's metadata."""
+        return {
+            "user": self.user.name if self.user else None,
+            "landlock": self.landlock or None,
+        }
+
+    # -- inputs -----------------------------------------------------------------------------
+    def stage(self, ref: references.Reference) -> StagedOutput:
+        """A parent's output for the child: checked against its signed manifest, then
+        linked (or copied) into `inputs/`. Loading it is left to the child."""
+        if ref.name not in self._staged:
+            self._staged[ref.name] = self._copy_of(ref.name)
+        staged = self._staged[ref.name]
+        return StagedOutput(ref.name, ref.key, staged.folder, staged.format, staged.files)
+
+    def _copy_of(self, name: str) -> StagedOutput:
+        parent = self.ctx.parent(name)
+        run = parent.get("_artifact")
+        if run is None:
+            raise JobFailed(f"step {name!r} has no output to use (status {parent['status']})")
+        try:
+            manifest = self.ctx.volume.verify(name, run)
+        except TamperedArtifact as exc:
+            raise JobFailed(f"refusing to use {name!r}: {exc}") from None
+        files = tuple(f for f in manifest["files"] if f != MANIFEST)
+        source, target = self.ctx.volume.artifact_dir(name, run), self.inputs / name
+        target.mkdir(mode=0o755)
+        for rel in files:
+            (target / rel).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+            _link_or_copy(source / rel, target / rel)
+        return StagedOutput(name, None, str(target), manifest["format"], files)
+
+    # -- running ----------------------------------------------------------------------------
+    def environment(self) -> dict[str, str]:
+        env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
+        env.setdefault("PATH", os.defpath)
+        env.setdefault("LANG", "C.UTF-8")
+        env.update(
+            HOME=str(self.work),
+            TMPDIR=str(self.tmp),
+            PYTHONPATH=str(PACKAGE_ROOT),
+            PYTHONUNBUFFERED="1",
+            PYTHONDONTWRITEBYTECODE="1",
+            MPLBACKEND="Agg",
+        )
+        return env
+
+    def config(self) -> dict[str, Any]:
+        rules = covers = None
+        if self.landlock:
+            hidden = [self.ctx.volume.root]
+            store = self.ctx.settings.resolved_store_url
+            if store.startswith("sqlite://"):  # also when it lies outside the data directory
+                db = Path(store[len("sqlite://") :])
+                hidden += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            rules = {
+                "read": [*readable_except(hidden), str(self.root)],
+                "write": [str(self.work), str(self.tmp), str(self.out), "/dev/shm"],
+                "write_files": ["/dev"],  # existing device nodes: /dev/null, GPUs
+            }
+        user = self.user
+        if user is not None:
+            covers = closed_folders([*needed_paths(), self.root], user)
+        return {
+            "user": None if user is None else {"uid": user.uid, "gid": user.gid},
+            "expose": covers,
+            "work": str(self.work),
+            "parent": os.getpid(),
+            "cpu_seconds": max(1, round(self.ctx.settings.job_timeout)),
+            "max_processes": MAX_PROCESSES if self.user is not None else None,
+            "landlock": rules,
+            "request": str(self.inputs / REQUEST),
+            "out": str(self.out),
+        }
+
+    def run(self, request: Request) -> Report:
+        """Run `request` in the child and wait for it; the report of a successful run.
+        Raises `JobFailed` with the user's error (and traceback) otherwise."""
+        import cloudpickle
+
+        with (self.inputs / REQUEST).open("wb") as handle:
+            cloudpickle.dump(request, handle)
+        (self.inputs / CONFIG).write_text(json.dumps(self.config()))
+        for path in self.inputs.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        if self.user is None and not self.landlock:
+            log.warning(
+                "no sandbox user (the server is not root) and no Landlock in this kernel: "
+                "the code runs with the server user's rights (docs/security.md)"
+            )
+        # Orphans of the child become ours, not init's: the supervisor then finds and kills
+        # them with the worker. And the worker's /proc files stay closed to the child.
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        _prctl(PR_SET_DUMPABLE, 0)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        command = [sys.executable, "-s", "-u", "-m", CHILD, str(self.inputs / CONFIG)]
+        # Started as the server's user: the child confines itself (child.confine) before it
+        # reads anything the user sent.
+        child = subprocess.Popen(
+            command,
+            cwd=self.work,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            close_fds=True,
+            umask=0o077,
+        )
+        try:
+            code = child.wait(self.ctx.settings.job_timeout + KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+        finally:
+            kill_descendants()
+        return self._report(code)
+
+    def _report(self, code: int) -> Report:
+        report = _read_report(self.out / REPORT)
+        if report is None:
+            raise JobFailed(self._death(code))
+        if not report.get("ok"):
+            message = str(report.get("message") or "the code failed")
+            if report.get("exception") == "MemoryError":
+                message = (
+                    f"out of memory: the code raised {message} (LO_JOB_MEMORY_MB="
+                    f"{self.ctx.settings.job_memory_mb})"
+                )
+            trace = report.get("traceback")
+            raise JobFailed(message, trace if isinstance(trace, str) else None)
+        kind, fmt = report.get("kind"), report.get("format")
+        main = MAIN_FILE.get(fmt) if isinstance(fmt, str) else None
+        if kind not in KINDS or main is None or not (self.out / RESPONSE / main).is_file():
+            raise JobFailed("the sandboxed code left an invalid report: the step has no output")
+        return Report(str(kind), str(fmt), _details(report))
+
+    def _death(self, code: int) -> str:
+        if code < 0:
+            number = -code
+            if number == signal.SIGXCPU:
+                return (
+                    "timed out: the code used more than LO_JOB_TIMEOUT="
+                    f"{self.ctx.settings.job_timeout:g} seconds of CPU time"
+                )
+            name = signal.Signals(number).name if number in signal.valid_signals() else number
+            hint = " (by the kernel's out-of-memory killer?)" if number == signal.SIGKILL else ""
+            return f"the code's process was killed by signal {name}{hint} before it finished"
+        return (
+            f"the code's process exited with code {code} before it finished "
+            "(see functionMessage for what it printed)"
+        )
+
+    # -- outputs ----------------------------------------------------------------------------
+    def collect(self, output_dir: Path) -> list[str]:
+        """Copy the response into `output_dir` and the files the code left in its working
+        directory into `output_dir/files/`; the names of those files."""
+        copy_tree(self.out / RESPONSE, output_dir, strict=True)
+        return [f"files/{name}" for name in copy_tree(self.work, output_dir / "files")]
+
+
+def _details(report: dict[str, Any]) -> dict[str, Any]:
+    """The facts about the response the child reported, if well-formed (they go into the
+    step's metadata)."""
+
+    def names(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    details: dict[str, Any] = {}
+    if isinstance(report.get("type"), str):
+        details["responseType"] = report["type"][:200]
+    for key in ("keys", "fields"):
+        if names(report.get(key)):
+            details[key] = [v[:200] for v in report[key][:1000]]
+    if isinstance(report.get("rows"), int):
+        details["rows"] = report["rows"]
+    return details
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_REPORT:
+            return None
+        try:
+            report = json.loads(handle.read(MAX_REPORT))
+        except ValueError:
+            return None
+    return report if isinstance(report, dict) else None
+
+
+def kill_descendants() -> None:
+    """Kill every process this one started, directly or not, and reap them."""
+    try:
+        processes = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(processes, timeout=5)
+
+
+def copy_tree(source: Path, target: Path, strict: bool = False) -> list[str]:
+    """Copy the regular files under `source` into `target` (made if needed); their relative
+    names. Symlinks, hard links, devices, pipes and sockets are never followed nor copied:
+    `strict` fails the job on one, otherwise it is skipped with a note in the log."""
+    copied: list[str] = []
+    if source.is_symlink() or not source.is_dir():  # replaced by the code: nothing to keep
+        if strict:
+            raise JobFailed(f"{source.name}/ is not a folder any more: the code replaced it")
+        return copied
+    for folder, dirs, files in os.walk(source):
+        here = Path(folder)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                dirs.remove(name)
+                files.append(name)  # reported below as not a regular file
+        for name in sorted(files):
+            path = here / name
+            rel = path.relative_to(source)
+            if not _copy_file(path, target / rel):
+                if strict:
+                    raise JobFailed(f"the response holds {rel}, which is not a regular file")
+                log.warning("not kept: %s is not a regular file", rel)
+                continue
+            copied.append(str(rel))
+    return copied
+
+
+def _copy_file(source: Path, target: Path) -> bool:
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as reader:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("xb") as writer:
+            shutil.copyfileobj(reader, writer, COPY_CHUNK)
+    return True
+
+
+__all__ = ["Report", "Request", "Sandbox", "SandboxUser", "copy_tree", "sandbox_user"]

@@ -1,0 +1,277 @@
+"""The sandboxed child: `python -m learning_orchestra.sandbox.child <inputs/sandbox.json>`.
+
+Started by a job's worker (see `learning_orchestra.sandbox`), already as the unprivileged
+sandbox user when the server runs as root, in the job's `work/` folder. Before it reads
+anything the user sent it confines itself: it dies with the worker, takes the CPU-time and
+process limits, and applies Landlock. Then it loads the parameters (parents' outputs from
+their verified copies, `#expr` values evaluated here), runs the code with the parameters as
+variables, and writes `response` in its natural format plus a JSON report to `out/`.
+Anything the code prints goes to the worker's log file, i.e. the run's `functionMessage`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import ctypes
+import importlib
+import json
+import linecache
+import os
+import re
+import resource
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import landlock, mounts
+from .protocol import FILENAME, REPORT, RESPONSE, Expression, Request, StagedOutput
+
+PR_SET_PDEATHSIG = 1
+MAX_TRACEBACK = 32 * 1024
+MAX_LISTED = 1000  # keys or columns named in the report
+#: Toolkits an `#expr` may use by name, imported only when the expression mentions them.
+EXPR_MODULES = {
+    "np": "numpy",
+    "numpy": "numpy",
+    "pd": "pandas",
+    "pandas": "pandas",
+    "tensorflow": "tensorflow",
+    "keras": "keras",
+    "sklearn": "sklearn",
+    "autokeras": "autokeras",
+}
+
+
+class Failure(Exception):
+    """The run fails with this message (and the user's traceback)."""
+
+    def __init__(self, message: str, trace: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.trace = trace
+        self.kind = kind  # the exception's type name, e.g. "MemoryError"
+
+
+# -- confinement ----------------------------------------------------------------------------
+def die_with_parent(parent: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+def limit(cpu_seconds: int, max_processes: int | None) -> None:
+    """CPU seconds (SIGXCPU, then SIGKILL one second later), no core files, process count."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY:
+        cpu_seconds = min(cpu_seconds, max(hard - 1, 1))
+    # SIGXCPU can be caught; the hard limit's SIGKILL cannot.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if max_processes is not None:
+        resource.setrlimit(resource.RLIMIT_NPROC, (max_processes, max_processes))
+
+
+def become(user: dict[str, int]) -> None:
+    """Drop root for the sandbox user for good: no supplementary groups, real, effective
+    and saved ids all changed."""
+    os.setgroups([])
+    os.setgid(user["gid"])
+    os.setuid(user["uid"])
+    if os.getuid() != user["uid"] or os.geteuid() != user["uid"] or os.getgid() != user["gid"]:
+        raise OSError(f"could not become uid {user['uid']}")
+
+
+def confine(config: dict[str, Any]) -> None:
+    """Everything the worker asked for, in order, before any user input is read."""
+    if config.get("expose"):
+        mounts.expose(config["expose"])
+    if config.get("user") is not None:
+        become(config["user"])
+    os.chdir(config["work"])  # again: in the new namespace, by its path
+    die_with_parent(config["parent"])  # after the uid change, which clears it
+    limit(config["cpu_seconds"], config.get("max_processes"))
+    rules = config.get("landlock")
+    if rules is not None:  # the worker found Landlock available: never run without it
+        landlock.restrict(rules["read"], rules["write"], rules["write_files"])
+
+
+# -- parameters -----------------------------------------------------------------------------
+def evaluate(expression: Expression) -> Any:
+    """An `#expr` value, with numpy/np, pandas/pd and the ML toolkits available by name."""
+    source = expression.source
+    try:
+        code = compile(source, "#expr", "eval")
+    except SyntaxError as exc:
+        raise Failure(f"#{source}: not a valid Python expression: {exc.msg}") from None
+    namespace: dict[str, Any] = {}
+    for name, module in EXPR_MODULES.items():
+        if re.search(rf"\b{name}\b", source):
+            try:
+                namespace[name] = importlib.import_module(module)
+            except ImportError:
+                raise Failure(
+                    f"#{source}: uses {module}, which is not installed on this server"
+                ) from None
+    try:
+        return eval(code, namespace)
+    except Exception as exc:
+        raise Failure(f"#{source}: {type(exc).__name__}: {exc}", _trace(exc, "#expr")) from None
+
+
+def load(staged: StagedOutput) -> Any:
+    from ..core.errors import JobFailed
+    from ..core.formats import read_item, read_output
+
+    folder = Path(staged.folder)
+    try:
+        if staged.key is None:
+            return read_output(folder, staged.format, staged.files, staged.name)
+        return read_item(folder, staged.format, staged.files, staged.key, staged.name)
+    except JobFailed as exc:
+        raise Failure(str(exc)) from None
+    except Exception as exc:
+        ref = f"${staged.name}" + ("" if staged.key is None else f".{staged.key}")
+        raise Failure(f"{ref}: could not load it: {type(exc).__name__}: {exc}") from None
+
+
+def resolve(value: Any, cache: dict[tuple[str, str | None], Any]) -> Any:
+    """`value` with every marker replaced by what it stands for."""
+    if isinstance(value, StagedOutput):
+        ref = (value.name, value.key)
+        if ref not in cache:
+            cache[ref] = load(value)
+        return cache[ref]
+    if isinstance(value, Expression):
+        return evaluate(value)
+    if isinstance(value, dict):
+        return {k: resolve(v, cache) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, cache) for v in value]
+    if isinstance(value, tuple):
+        return tuple(resolve(v, cache) for v in value)
+    return value
+
+
+# -- running --------------------------------------------------------------------------------
+def _user_frames(tb: TracebackType | None, filename: str) -> TracebackType | None:
+    """The traceback from the user's code on (our runner's frames left out)."""
+    start = tb
+    while start is not None and start.tb_frame.f_code.co_filename != filename:
+        start = start.tb_next
+    return start or tb
+
+
+def _trace(exc: BaseException, filename: str) -> str:
+    lines = traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__, filename))
+    text = "".join(lines)
+    return text if len(text) <= MAX_TRACEBACK else "...\n" + text[-MAX_TRACEBACK:]
+
+
+def _line(exc: BaseException) -> int | None:
+    """The line of the user's code the exception came through last."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == FILENAME:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def run(request: Request, parameters: dict[str, Any]) -> Any:
+    """Execute the code with `parameters` bound as (global) variables; its `response`."""
+    source = request.code
+    linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
+    try:
+        code = compile(source, FILENAME, "exec")
+    except SyntaxError as exc:
+        where = f" at line {exc.lineno}" if exc.lineno else ""
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        trace = "".join(traceback.format_exception_only(type(exc), exc))
+        raise Failure(f"{type(exc).__name__}{where}: {exc.msg}{text}", trace) from None
+    # One dict as globals: names the code defines at top level are visible in its functions.
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    namespace.update(parameters)
+    try:
+        exec(code, namespace)
+    except SystemExit as exc:
+        raise Failure(
+            f"the code called exit({exc.code!r}): assign `response` and let the code end instead"
+        ) from None
+    except BaseException as exc:
+        line = _line(exc)
+        where = f" (line {line})" if line else ""
+        raise Failure(
+            f"{type(exc).__name__}: {exc}{where}", _trace(exc, FILENAME), type(exc).__name__
+        ) from None
+    if "response" not in namespace:
+        raise Failure("the code must assign `response`: its value is the step's output")
+    return namespace["response"]
+
+
+def describe(response: Any, kind: str, fmt: str) -> dict[str, Any]:
+    """What the report tells about the response (recorded in the step's metadata)."""
+    report: dict[str, Any] = {"kind": kind, "format": fmt, "type": type(response).__name__}
+    if isinstance(response, dict):
+        report["keys"] = [str(k) for k in list(response)[:MAX_LISTED]]
+    if fmt == "parquet":
+        report["fields"] = [str(c) for c in list(response.columns)[:MAX_LISTED]]
+        report["rows"] = len(response)
+    return report
+
+
+def save(response: Any, folder: Path) -> dict[str, Any]:
+    from ..core.formats import save_output
+
+    folder.mkdir()
+    try:
+        kind, fmt = save_output(folder, response)
+    except Exception as exc:
+        raise Failure(
+            f"`response` could not be stored: {type(exc).__name__}: {exc}", _trace(exc, FILENAME)
+        ) from None
+    return describe(response, kind, fmt)
+
+
+def main(argv: list[str]) -> int:
+    config = json.loads(Path(argv[1]).read_text())
+    out = Path(config["out"])
+    report: dict[str, Any]
+    try:
+        confine(config)
+    except Exception as exc:  # never run the code less confined than asked
+        report = {"ok": False, "message": f"the code could not be sandboxed: {exc}"}
+        (out / REPORT).write_text(json.dumps(report))
+        os._exit(0)
+    try:
+        import cloudpickle
+
+        with open(config["request"], "rb") as handle:
+            request: Request = cloudpickle.load(handle)  # written by the worker: trusted
+        parameters = resolve(request.parameters, {})
+        response = run(request, parameters)
+        report = {"ok": True, **save(response, out / RESPONSE)}
+    except Failure as failure:
+        report = {
+            "ok": False,
+            "message": failure.message,
+            "traceback": failure.trace,
+            "exception": failure.kind,
+        }
+    except MemoryError:
+        report = {"ok": False, "message": "MemoryError", "exception": "MemoryError"}
+    (out / REPORT).write_text(json.dumps(report, default=str))
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # Not a normal exit: threads the code left running must not keep the job alive.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
