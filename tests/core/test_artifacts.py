@@ -78,8 +78,8 @@ def test_paths(volume: ArtifactVolume) -> None:
     assert volume.artifact_dir("a", "r") == volume.root / "artifacts" / "a" / "r"
     assert volume.log_path("a") == volume.root / "logs" / "a.log"
     assert volume.upload_path("a.123") == volume.root / "uploads" / "a.123"
-    scratch = volume.scratch_dir("a")
-    assert scratch == volume.root / "scratch" / "a"
+    scratch = volume.scratch_dir("a", "r1")
+    assert scratch == volume.root / "scratch" / "a" / "r1"
     assert scratch.is_dir()
 
 
@@ -401,7 +401,7 @@ def fill(volume: ArtifactVolume, name: str) -> None:
     committed(volume, name, "r1")
     stage(volume, name, "r2", {"partial": b"x"})
     volume.log_path(name).write_text(f"log of {name}")
-    (volume.scratch_dir(name) / "work").write_text("scratch")
+    (volume.scratch_dir(name, "r1") / "work").write_text("scratch")
     volume.upload_path(f"{name}.0123abcd").write_bytes(b"upload")
 
 
@@ -437,7 +437,7 @@ def test_remove_deletes_everything_of_the_step_and_nothing_of_a_neighbour(
     assert holdings(volume, neighbour) == before
     assert volume.verify(neighbour, "r1")["name"] == neighbour
     assert volume.log_path(neighbour).read_text() == f"log of {neighbour}"
-    assert (volume.scratch_dir(neighbour) / "work").read_text() == "scratch"
+    assert (volume.scratch_dir(neighbour, "r1") / "work").read_text() == "scratch"
     assert (volume.root / "staging" / f"{neighbour}.r2" / "partial").exists()
 
 
@@ -449,12 +449,12 @@ def test_remove_of_an_unknown_step_does_nothing(volume: ArtifactVolume) -> None:
 
 
 def test_clear_scratch(volume: ArtifactVolume) -> None:
-    (volume.scratch_dir("a") / "f").write_text("x")
-    (volume.scratch_dir("ab") / "f").write_text("x")
+    (volume.scratch_dir("a", "r1") / "f").write_text("x")
+    (volume.scratch_dir("ab", "r1") / "f").write_text("x")
     volume.clear_scratch("a")
     volume.clear_scratch("never-existed")
     assert not (volume.root / "scratch" / "a").exists()
-    assert (volume.root / "scratch" / "ab" / "f").exists()
+    assert (volume.root / "scratch" / "ab" / "r1" / "f").exists()
 
 
 # -- key --------------------------------------------------------------------------------------

@@ -354,7 +354,9 @@ def test_workers_are_not_the_api_process(tmp_path: Path) -> None:
         await h.supervisor.start()
         await h.submit("sleep", "where", value=0.1)
         async with h.store.watch("where") as changes:
-            while "where" not in h.supervisor.jobs:
+            while (
+                "where" not in h.supervisor.jobs or h.supervisor.jobs["where"].process.pid is None
+            ):
                 await changes.next(0.1)
         pid = h.supervisor.jobs["where"].process.pid
         await h.wait("where")
@@ -443,3 +445,40 @@ async def test_steps_that_cannot_be_rerun_answer_405(harness: Harness) -> None:
     await harness.wait("once")
     with pytest.raises(MethodNotAllowed, match="cannot be re-run"):
         await harness.steps.rerun(fixed, "once", {"value": 2})
+
+
+async def test_a_run_outlived_by_its_step_never_touches_the_new_step(harness: Harness) -> None:
+    """Delete a running step and create it again at once: the old run's end must not cancel,
+    fail or prune the new one (every write of a run expects its own lease)."""
+    await harness.submit("sleep", "phoenix", value=30)
+    async with harness.store.watch("phoenix") as changes:
+        while (await harness.store.get("phoenix"))["progress"] != {"sleeping": True}:
+            await changes.next(0.5)
+    await harness.steps.delete(None, "phoenix")
+    await harness.submit("succeed", "phoenix", value=9)
+    doc = await harness.wait("phoenix")
+    assert doc["status"] == "finished" and doc["answer"] == 42, doc["exception"]
+    await asyncio.sleep(1)  # let the old run's end, if any, land
+    doc = await harness.store.get("phoenix")
+    assert doc["status"] == "finished" and doc["runs"] == 1
+    assert (harness.volume.artifact_dir("phoenix", doc["_artifact"]) / "out.txt").read_text() == "9"
+
+
+async def test_lease_renewals_do_not_bump_the_version(tmp_path: Path) -> None:
+    h = Harness(tmp_path)  # lease_seconds=1.5: a renewal every 0.5 s
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        await h.submit("sleep", "quiet", value=3)
+        async with h.store.watch("quiet") as changes:
+            while (await h.store.get("quiet"))["progress"] != {"sleeping": True}:
+                await changes.next(0.5)
+        before = await h.store.get("quiet")
+        await asyncio.sleep(1.6)
+        during = await h.store.get("quiet")
+        assert during["_lease"]["expires"] > before["_lease"]["expires"]  # renewed
+        assert during["version"] == before["version"]  # invisible to observe?since=
+        assert (await h.wait("quiet"))["status"] == "finished"
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()

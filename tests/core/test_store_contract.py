@@ -199,6 +199,22 @@ async def test_update_bumps_version_and_returns_new_document(store: Store) -> No
     assert again is not None and again["version"] == 3
 
 
+async def test_update_without_bump_keeps_the_version(store: Store) -> None:
+    await store.insert(step("quiet"))
+    async with store.watch("quiet") as changes:
+        quiet = await store.update("quiet", {"_lease": {"expires": 2.0}}, bump=False)
+        assert quiet is not None and quiet["version"] == 1 and quiet["_lease"]["expires"] == 2.0
+        assert await store.get("quiet") == quiet
+        loud = await store.update("quiet", {"progress": 1})
+        assert loud is not None and loud["version"] == 2
+        # A change stream (Mongo) may also deliver the quiet update; observers tell them
+        # apart by `version`, which is what this checks.
+        seen = await changes.next(5)
+        while seen is not None and seen["version"] == 1:
+            seen = await changes.next(5)
+        assert seen is not None and seen["version"] == 2
+
+
 async def test_update_missing_returns_none(store: Store) -> None:
     assert await store.update("missing", {"status": "running"}) is None
     assert await store.get("missing") is None

@@ -22,6 +22,7 @@ tampered with, which is what makes it safe to unpickle.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -150,8 +151,10 @@ class ArtifactVolume:
     def log_path(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
 
-    def scratch_dir(self, name: str) -> Path:
-        path = self.root / "scratch" / name
+    def scratch_dir(self, name: str, run: str) -> Path:
+        """Run `run` of step `name`'s own working folder (a run never shares it: a step deleted
+        and created again may have two runs alive for a moment)."""
+        path = self.root / "scratch" / name / run
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -267,8 +270,12 @@ class ArtifactVolume:
         for stale in (self.root / "staging").glob(f"{name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
 
-    def clear_scratch(self, name: str) -> None:
-        shutil.rmtree(self.root / "scratch" / name, ignore_errors=True)
+    def clear_scratch(self, name: str, run: str | None = None) -> None:
+        """Remove one run's working folder (every run's when `run` is None)."""
+        folder = self.root / "scratch" / name
+        shutil.rmtree(folder if run is None else folder / run, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only once no run uses it
 
     def remove(self, name: str) -> None:
         """Everything the volume holds for step `name`."""

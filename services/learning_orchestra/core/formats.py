@@ -77,10 +77,9 @@ def _save_dict(folder: Path, value: dict[str, Any]) -> tuple[str, str]:
     return "dict", "dict"
 
 
-def load_output(volume: ArtifactVolume, doc: Doc, key: str | None = None) -> Any:
-    """The output of step `doc` (item `key` of it when given): a DataFrame for tables, an
-    open binary file for raw files, the value for JSON, a dict for dicts, and the
-    deserialised object for pickled formats. Checks the manifest's signature first."""
+def verified_output(volume: ArtifactVolume, doc: Doc) -> tuple[Path, dict[str, Any]]:
+    """The folder and manifest of step `doc`'s current output, once its signature checks;
+    JobFailed when there is no output or it was tampered with."""
     name, run = doc["name"], doc.get("_artifact")
     if run is None:
         raise JobFailed(f"step {name!r} has no output to use (status {doc['status']})")
@@ -88,7 +87,15 @@ def load_output(volume: ArtifactVolume, doc: Doc, key: str | None = None) -> Any
         manifest = volume.verify(name, run)
     except TamperedArtifact as exc:
         raise JobFailed(f"refusing to load {name!r}: {exc}") from None
-    folder = volume.artifact_dir(name, run)
+    return volume.artifact_dir(name, run), manifest
+
+
+def load_output(volume: ArtifactVolume, doc: Doc, key: str | None = None) -> Any:
+    """The output of step `doc` (item `key` of it when given): a DataFrame for tables, an
+    open binary file for raw files, the value for JSON, a dict for dicts, and the
+    deserialised object for pickled formats. Checks the manifest's signature first."""
+    name = doc["name"]
+    folder, manifest = verified_output(volume, doc)
     if key is None:
         return read_output(folder, manifest["format"], manifest["files"], name)
     return read_item(folder, manifest["format"], manifest["files"], key, name)

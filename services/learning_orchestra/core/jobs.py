@@ -62,6 +62,7 @@ INTERRUPTED = (
 @dataclass
 class Job:
     name: str
+    run: str
     process: BaseProcess
     started: float
     cancel_reason: str | None = None
@@ -188,6 +189,7 @@ class Supervisor:
                         await self._record_run(failed)
                 continue
             started = now()
+            run = f"{doc.get('runs', 0) + 1:04d}-{secrets.token_hex(4)}"
             claimed = await self.store.update(
                 doc["name"],
                 {
@@ -202,7 +204,7 @@ class Supervisor:
                     "progress": None,
                     "runs": doc.get("runs", 0) + 1,
                     "_started": started,
-                    "_lease": self._lease(),
+                    "_lease": self._lease(run),
                 },
                 expect={"status": doc["status"], "version": doc["version"]},
                 unset=["_queued"],
@@ -210,7 +212,7 @@ class Supervisor:
             if claimed is None:
                 continue  # another replica took it, or it changed meanwhile
             await slots.acquire()
-            task = asyncio.create_task(self._run(claimed, step_type, parents, slots))
+            task = asyncio.create_task(self._run(claimed, run, step_type, parents, slots))
             self._job_tasks.add(task)
             task.add_done_callback(self._job_tasks.discard)
 
@@ -232,15 +234,21 @@ class Supervisor:
             parents[name] = parent
         return (None, None) if waiting else (parents, None)
 
-    def _lease(self) -> dict[str, Any]:
-        return {"owner": self.instance, "expires": now() + self.settings.lease_seconds}
+    def _lease(self, run: str) -> dict[str, Any]:
+        """A lease on a step for one run. Every write of the run expects `_lease.run`, so a
+        run outlived by its step (deleted, then created again) never touches the new one."""
+        return {"owner": self.instance, "run": run, "expires": now() + self.settings.lease_seconds}
 
     # -- one job ----------------------------------------------------------------------------
     async def _run(
-        self, doc: Doc, step_type: StepType, parents: dict[str, Doc], slots: asyncio.Semaphore
+        self,
+        doc: Doc,
+        run: str,
+        step_type: StepType,
+        parents: dict[str, Doc],
+        slots: asyncio.Semaphore,
     ) -> None:
         name = doc["name"]
-        run = f"{doc['runs']:04d}-{secrets.token_hex(3)}"
         job: dict[str, Any] = doc.get("_job") or {}
         try:
             spec = worker.JobSpec(
@@ -262,14 +270,15 @@ class Supervisor:
             failed = await self.store.update(
                 name,
                 self._ended(doc, Status.FAILED, f"internal error while running the step: {exc}"),
-                expect={"_lease.owner": self.instance},
+                expect={"_lease.run": run},
                 unset=["_lease", "_cancel", "_job"],
             )
             if failed is not None:
                 await self._record_run(failed, doc.get("_job"))
         finally:
-            self.volume.clear_scratch(name)
-            self.jobs.pop(name, None)
+            self.volume.clear_scratch(name, run)
+            if name in self.jobs and self.jobs[name].run == run:
+                del self.jobs[name]
             slots.release()
             self.wake()
 
@@ -280,10 +289,13 @@ class Supervisor:
             args=(spec, send, str(self.volume.log_path(spec.name))),
             name=f"lo-job-{spec.name}",
         )
+        # Registered before it starts, so a cancel arriving meanwhile is not lost.
+        job = Job(spec.name, spec.run, process, time.monotonic())
+        self.jobs[spec.name] = job
         await asyncio.to_thread(process.start)  # the first start spawns the forkserver
         send.close()
-        job = Job(spec.name, process, time.monotonic())
-        self.jobs[spec.name] = job
+        if job.cancel_reason is not None:
+            self._kill(job)
         monitor = asyncio.create_task(self._monitor(job))
         try:
             outcome = await self._receive(job, receive)
@@ -312,9 +324,7 @@ class Supervisor:
                 return ("failed", f"the worker process died ({how}) before finishing", None)
             if message[0] == "progress":
                 await self.store.update(
-                    job.name,
-                    {"progress": message[1]},
-                    expect={"_lease.owner": self.instance},
+                    job.name, {"progress": message[1]}, expect={"_lease.run": job.run}
                 )
             else:
                 return message
@@ -324,12 +334,17 @@ class Supervisor:
         renew_every = self.settings.lease_seconds / 3
         last_renew = time.monotonic()
         async with self.store.watch(job.name) as changes:
+            # A cancel or delete between the claim and this subscription is seen here.
+            change: Doc | None = await self.store.get(job.name) or {
+                "name": job.name,
+                "deleted": True,
+            }
             while True:
-                change = await changes.next(timeout=0.5)
                 if change is not None and (change.get("deleted") or change.get("_cancel")):
                     job.cancel_reason = change.get("_cancel") or "the step was deleted"
                     self._kill(job)
                     return
+                change = await changes.next(timeout=0.5)
                 elapsed = time.monotonic() - job.started
                 if elapsed > self.settings.job_timeout:
                     job.kill_reason = (
@@ -349,7 +364,10 @@ class Supervisor:
                 if time.monotonic() - last_renew > renew_every:
                     last_renew = time.monotonic()
                     await self.store.update(
-                        job.name, {"_lease": self._lease()}, expect={"_lease.owner": self.instance}
+                        job.name,
+                        {"_lease": self._lease(job.run)},
+                        expect={"_lease.run": job.run},
+                        bump=False,
                     )
 
     @staticmethod
@@ -387,9 +405,7 @@ class Supervisor:
             changes = self._ended(doc, Status.CANCELLED, f"cancelled: {outcome[1]}")
         else:
             changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
-        updated = await self.store.update(
-            name, changes, expect={"_lease.owner": self.instance}, unset=unset
-        )
+        updated = await self.store.update(name, changes, expect={"_lease.run": run}, unset=unset)
         if updated is None:  # deleted meanwhile: drop whatever the run wrote
             self.volume.prune(name, keep=(await self._current_artifact(name)))
             return

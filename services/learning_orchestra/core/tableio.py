@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import ArtifactVolume, TamperedArtifact
+from .artifacts import ArtifactVolume
 from .errors import JobFailed
+from .formats import verified_output
 from .model import Doc
 
 if TYPE_CHECKING:
@@ -26,19 +27,14 @@ TABLE_FILE = "table.parquet"
 def table_path(volume: ArtifactVolume, doc: Doc) -> Path:
     """The Parquet file of table step `doc`'s current output, once its signature checks;
     JobFailed when the step has no output or its output is not a table."""
-    name, run = doc["name"], doc.get("_artifact")
-    if run is None:
-        raise JobFailed(f"step {name!r} has no output to use (status {doc['status']})")
-    try:
-        manifest = volume.verify(name, run)
-    except TamperedArtifact as exc:
-        raise JobFailed(f"refusing to load {name!r}: {exc}") from None
+    folder, manifest = verified_output(volume, doc)
+    name = doc["name"]
     if manifest["format"] != "parquet":
         raise JobFailed(
             f"step {name!r} is not a table (its output is stored as {manifest['format']}): "
             "use a table such as a dataset/csv"
         )
-    return volume.artifact_dir(name, run) / TABLE_FILE
+    return folder / TABLE_FILE
 
 
 def column_type(type_: pa.DataType) -> str:

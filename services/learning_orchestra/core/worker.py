@@ -74,7 +74,7 @@ class JobContext:
         self.settings = Settings.model_validate(spec.settings)
         self.volume = ArtifactVolume(Path(spec.data_dir), spec.key)
         self.output_dir = self.volume.staging_dir(spec.name, spec.run)
-        self.scratch_dir = self.volume.scratch_dir(spec.name)
+        self.scratch_dir = self.volume.scratch_dir(spec.name, spec.run)
         self._conn = conn
         self._loaded: dict[str, Any] = {}
 

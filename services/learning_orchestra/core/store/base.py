@@ -88,9 +88,12 @@ class Store(abc.ABC):
         *,
         expect: Expect | None = None,
         unset: Collection[str] = (),
+        bump: bool = True,
     ) -> Doc | None:
         """Atomically set top-level keys (and remove `unset` keys) of `name` if it matches
-        `expect`; bump `version`; return the new document, or None if absent or unmatched."""
+        `expect`; bump `version` (unless `bump` is False: bookkeeping users never see, such as
+        lease renewals, must not wake `observe?since=`); return the new document, or None if
+        absent or unmatched."""
 
     @abc.abstractmethod
     async def delete(self, name: str) -> Doc | None:

@@ -77,9 +77,11 @@ def expect_filter(expect: Expect | None) -> dict[str, Any]:
     return query
 
 
-def update_spec(changes: Mapping[str, Any], unset: Collection[str] = ()) -> dict[str, Any]:
+def update_spec(
+    changes: Mapping[str, Any], unset: Collection[str] = (), bump: bool = True
+) -> dict[str, Any]:
     """The update document that does what `SqliteStore.update` does: set `changes`, then remove
-    `unset`, then `version` = (its value by then, or 0) + 1."""
+    `unset`, then (if `bump`) `version` = (its value by then, or 0) + 1."""
     removed = {key for key in unset if key != "_id"}
     to_set = {k: v for k, v in changes.items() if k not in removed and k != "_id"}
     spec: dict[str, Any] = {}
@@ -88,7 +90,7 @@ def update_spec(changes: Mapping[str, Any], unset: Collection[str] = ()) -> dict
         to_set["version"] = 1
     elif "version" in to_set:
         to_set["version"] = to_set["version"] + 1
-    else:
+    elif bump:
         spec["$inc"] = {"version": 1}
     if to_set:
         spec["$set"] = to_set
@@ -235,13 +237,14 @@ class MongoStore(Store):
         *,
         expect: Expect | None = None,
         unset: Collection[str] = (),
+        bump: bool = True,
     ) -> Doc | None:
-        """Atomically set `changes`, remove `unset` and bump `version` if the step matches
-        `expect`; the new document, or None if absent or unmatched."""
+        """Atomically set `changes`, remove `unset` and (if `bump`) bump `version` if the step
+        matches `expect`; the new document, or None if absent or unmatched."""
         with _reachable():
             return await self._steps.find_one_and_update(
                 {**expect_filter(expect), "_id": name},
-                update_spec(changes, unset),
+                update_spec(changes, unset, bump),
                 projection=_NO_ID,
                 return_document=ReturnDocument.AFTER,
             )

@@ -240,6 +240,7 @@ class SqliteStore(Store):
         *,
         expect: Expect | None = None,
         unset: Collection[str] = (),
+        bump: bool = True,
     ) -> Doc | None:
         def update(db: sqlite3.Connection) -> Doc | None:
             doc = self._row_doc(db, name)
@@ -248,12 +249,14 @@ class SqliteStore(Store):
             doc.update(changes)
             for key in unset:
                 doc.pop(key, None)
-            doc["version"] = doc.get("version", 0) + 1
+            if bump:
+                doc["version"] = doc.get("version", 0) + 1
             db.execute(
                 "UPDATE steps SET status = ?, doc = ? WHERE name = ?",
                 (doc["status"], _dumps(doc), name),
             )
-            self._log(db, name, doc)
+            if bump:
+                self._log(db, name, doc)
             return doc
 
         return await self._write(update)
