@@ -29,6 +29,36 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 DATA = ROOT / "examples" / "data"
 BASE = "/api/learningOrchestra/v1"
 
+#: The types dataset/csv infers for the Titanic training set.
+TITANIC_TYPES = {
+    "PassengerId": "integer",
+    "Survived": "integer",
+    "Pclass": "integer",
+    "Name": "string",
+    "Sex": "string",
+    "Age": "float",
+    "SibSp": "integer",
+    "Parch": "integer",
+    "Ticket": "string",
+    "Fare": "float",
+    "Cabin": "string",
+    "Embarked": "string",
+}
+
+
+def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
+    """The response is `status` with LO's error envelope; its message names `fragments`."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"result", "error"}, body
+    message = body["result"]
+    assert isinstance(message, str) and message.strip() and "\n" not in message, body
+    assert set(body["error"]) == {"code", "detail"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
+    for fragment in fragments:
+        assert fragment.lower() in message.lower(), (fragment, message)
+    return body
+
 
 def data_file(relative: str) -> Path:
     """A test data file: the project's copy, else ../shared/data."""

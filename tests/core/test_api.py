@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 from learning_orchestra.core.api import create_app
 from learning_orchestra.core.routes import MAX_JSON_BYTES
 from learning_orchestra.core.settings import Settings
-from tests.conftest import BASE
+from tests.conftest import BASE, assert_error
 
 
 @pytest.fixture
@@ -22,22 +21,13 @@ def secured(tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-def assert_envelope(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"result", "error"} and body["error"]["code"] == code
-    message: str = body["result"]
-    return message
-
-
 def test_json_body_over_the_limit_is_413(api: TestClient) -> None:
     big = '{"datasetName": "x", "datasetURI": "http://h/a.csv", "description": "'
     body = big + "a" * (MAX_JSON_BYTES + 1) + '"}'
     response = api.post(
         f"{BASE}/dataset/csv", content=body, headers={"content-type": "application/json"}
     )
-    message = assert_envelope(response, 413, "too_large")
-    assert "16 MB" in message
+    assert assert_error(response, 413, "16 MB")["error"]["code"] == "too_large"
     assert api.get(f"{BASE}/dataset/csv/x").status_code == 404  # nothing half-written
 
 
@@ -46,7 +36,7 @@ def test_malformed_json_is_400_everywhere(api: TestClient) -> None:
         response = api.post(
             f"{BASE}{path}", content=b"{nope", headers={"content-type": "application/json"}
         )
-        assert_envelope(response, 400, "bad_request")
+        assert assert_error(response, 400, "not valid JSON")["error"]["code"] == "bad_request"
 
 
 def test_description_is_not_a_reference(api: TestClient, files_server: str) -> None:
@@ -64,17 +54,17 @@ def test_description_is_not_a_reference(api: TestClient, files_server: str) -> N
 
 
 def test_unknown_route_and_method(api: TestClient) -> None:
-    assert_envelope(api.get(f"{BASE}/nowhere"), 404, "http")
-    assert_envelope(api.put(f"{BASE}/dataset/csv"), 405, "http")
+    assert assert_error(api.get(f"{BASE}/nowhere"), 404, "no such route")["error"]["code"] == "http"
+    assert_error(api.put(f"{BASE}/dataset/csv"), 405, "not allowed")
 
 
 def test_tokens_guard_the_api_but_not_health(secured: TestClient) -> None:
     assert secured.get("/health").status_code == 200
     assert secured.get("/ready").status_code == 200
-    message = assert_envelope(secured.get(f"{BASE}/dataset/csv"), 401, "unauthorized")
-    assert "Bearer" in message
+    denied = assert_error(secured.get(f"{BASE}/dataset/csv"), 401, "Bearer")
+    assert denied["error"]["code"] == "unauthorized"
     wrong = secured.get(f"{BASE}/dataset/csv", headers={"Authorization": "Bearer gamma"})
-    assert_envelope(wrong, 401, "unauthorized")
+    assert_error(wrong, 401, "invalid token")
     for token in ("alpha", "beta"):
         ok = secured.get(f"{BASE}/dataset/csv", headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200 and ok.json() == {"result": []}

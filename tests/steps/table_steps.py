@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import BASE, data_file, wait
+from tests.conftest import BASE, TITANIC_TYPES, data_file, wait
 
 CSV = f"{BASE}/dataset/csv"
 GENERIC = f"{BASE}/dataset/generic"
@@ -22,21 +22,6 @@ PROJECTION = f"{BASE}/transform/projection"
 DATA_TYPE = f"{BASE}/transform/dataType"
 HISTOGRAM = f"{BASE}/explore/histogram"
 SUMMARY = f"{BASE}/explore/summary"
-
-TITANIC_TYPES = {
-    "PassengerId": "integer",
-    "Survived": "integer",
-    "Pclass": "integer",
-    "Name": "string",
-    "Sex": "string",
-    "Age": "float",
-    "SibSp": "integer",
-    "Parch": "integer",
-    "Ticket": "string",
-    "Fare": "float",
-    "Cabin": "string",
-    "Embarked": "string",
-}
 
 
 def _titanic_rows() -> list[dict[str, Any]]:
@@ -59,18 +44,6 @@ def app_client(tmp: Path, **settings: Any) -> TestClient:
 
     config = Settings(data_dir=tmp / "data", lease_seconds=3, job_timeout=120, **settings)
     return TestClient(create_app(settings=config))
-
-
-def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
-    """`response` is a `status` error in LO's envelope whose message holds every fragment."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"result", "error"}, body
-    message = body["result"]
-    assert isinstance(message, str) and message and "\n" not in message, body
-    for fragment in fragments:
-        assert fragment.lower() in message.lower(), (fragment, message)
-    return body
 
 
 def post(client: TestClient, route: str, body: dict[str, Any]) -> str:

@@ -21,25 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import BASE, data_file, wait
+from tests.conftest import BASE, TITANIC_TYPES, assert_error, data_file, wait
 
 CSV = f"{BASE}/dataset/csv"
 GENERIC = f"{BASE}/dataset/generic"
 
-TRAIN_TYPES = {
-    "PassengerId": "integer",
-    "Survived": "integer",
-    "Pclass": "integer",
-    "Name": "string",
-    "Sex": "string",
-    "Age": "float",
-    "SibSp": "integer",
-    "Parch": "integer",
-    "Ticket": "string",
-    "Fare": "float",
-    "Cabin": "string",
-    "Embarked": "string",
-}
+TRAIN_TYPES = TITANIC_TYPES
 TEST_TYPES = {k: v for k, v in TRAIN_TYPES.items() if k != "Survived"}
 TYPED_ROWS = [
     {"i": 1, "f": 1.5, "b": True, "s": "x", "mixed": "1", "blank": None},
@@ -67,20 +54,6 @@ def expected_rows(path: Path, types: dict[str, str]) -> list[dict[str, Any]]:
 
 TRAIN_ROWS = expected_rows(data_file("titanic/train.csv"), TRAIN_TYPES)
 TEST_ROWS = expected_rows(data_file("titanic/test.csv"), TEST_TYPES)
-
-
-def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
-    """The response is `status` with LO's error envelope; its message names `fragments`."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"result", "error"}, body
-    message = body["result"]
-    assert isinstance(message, str) and message.strip() and "\n" not in message, body
-    assert set(body["error"]) == {"code", "detail"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
-    for fragment in fragments:
-        assert fragment.lower() in message.lower(), (fragment, message)
-    return body
 
 
 def create(client: Any, name: str, url: str, route: str = CSV) -> None:

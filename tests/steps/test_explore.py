@@ -16,16 +16,14 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import data_file, wait
+from tests.conftest import TITANIC_TYPES, assert_error, data_file, wait
 from tests.steps.table_steps import (
     CSV,
     GENERIC,
     HISTOGRAM,
     SUMMARY,
     TITANIC,
-    TITANIC_TYPES,
     app_client,
-    assert_error,
     ingest,
     metadata,
     page,

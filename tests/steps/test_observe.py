@@ -15,24 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import BASE, wait
+from tests.conftest import BASE, assert_error, wait
 
 CSV = f"{BASE}/dataset/csv"
 OBSERVE = f"{BASE}/observe"
-
-
-def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
-    """The response is `status` with LO's error envelope; its message names `fragments`."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == {"result", "error"}, body
-    message = body["result"]
-    assert isinstance(message, str) and message.strip() and "\n" not in message, body
-    assert set(body["error"]) == {"code", "detail"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"], body
-    for fragment in fragments:
-        assert fragment.lower() in message.lower(), (fragment, message)
-    return body
 
 
 def create(client: TestClient, name: str, url: str) -> None:

@@ -17,16 +17,14 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ServerProcess, wait
+from tests.conftest import TITANIC_TYPES, ServerProcess, assert_error, wait
 from tests.steps.table_steps import (
     CSV,
     DATA_TYPE,
     GENERIC,
     PROJECTION,
     TITANIC,
-    TITANIC_TYPES,
     app_client,
-    assert_error,
     ingest,
     metadata,
     page,
