@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one entry point.
 #   ./run.sh local    run the embedded server (SQLite store, ./data) on 127.0.0.1:8080
-#   ./run.sh test     install the dev tools and run the checks and the full test suite
+#   ./run.sh test     install the dev tools and the toolkits, run the checks and the full tests
 #   ./run.sh deploy   deploy to Docker Swarm (not available yet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -39,12 +39,12 @@ command=${1:-help}
 [ $# -gt 0 ] && shift
 case "$command" in
 local)
-    ensure_venv ""
+    ensure_venv sklearn,tensorflow
     exec "$VENV/bin/learning-orchestra" serve --host 127.0.0.1 --port "${LO_PORT:-8080}" \
         --data-dir ./data "$@"
     ;;
 test)
-    ensure_venv dev
+    ensure_venv dev,sklearn,tensorflow
     "$VENV/bin/ruff" check services client tests bench
     "$VENV/bin/ruff" format --check services client tests bench
     "$VENV/bin/mypy" services client

@@ -36,17 +36,25 @@ from .exceptions import (
 )
 from .explore import (
     AsyncExploreHistogram,
+    AsyncExploreScikitLearn,
     AsyncExploreSummary,
+    AsyncExploreTensorflow,
     ExploreHistogram,
+    ExploreScikitLearn,
     ExploreSummary,
+    ExploreTensorflow,
 )
 from .function import AsyncFunctionPython, FunctionPython
 from .observe import AsyncObserver, Observer
 from .transform import (
     AsyncTransformDataType,
     AsyncTransformProjection,
+    AsyncTransformScikitLearn,
+    AsyncTransformTensorflow,
     TransformDataType,
     TransformProjection,
+    TransformScikitLearn,
+    TransformTensorflow,
 )
 
 __all__ = [
@@ -55,11 +63,15 @@ __all__ = [
     "AsyncDatasetCsv",
     "AsyncDatasetGeneric",
     "AsyncExploreHistogram",
+    "AsyncExploreScikitLearn",
     "AsyncExploreSummary",
+    "AsyncExploreTensorflow",
     "AsyncFunctionPython",
     "AsyncObserver",
     "AsyncTransformDataType",
     "AsyncTransformProjection",
+    "AsyncTransformScikitLearn",
+    "AsyncTransformTensorflow",
     "BadRequest",
     "Conflict",
     "ConnectionFailed",
@@ -67,7 +79,9 @@ __all__ = [
     "DatasetCsv",
     "DatasetGeneric",
     "ExploreHistogram",
+    "ExploreScikitLearn",
     "ExploreSummary",
+    "ExploreTensorflow",
     "FunctionPython",
     "InvalidRequest",
     "LearningOrchestraError",
@@ -80,6 +94,8 @@ __all__ = [
     "StepFailed",
     "TransformDataType",
     "TransformProjection",
+    "TransformScikitLearn",
+    "TransformTensorflow",
     "Unauthorized",
     "WaitTimeout",
     "normalize_cluster_url",

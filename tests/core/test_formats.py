@@ -43,8 +43,6 @@ def test_jsonable_is_json(tmp_path: Path, value: Any) -> None:
 def test_other_objects_are_cloudpickled(tmp_path: Path) -> None:
     fmt, loaded = roundtrip(tmp_path, lambda x: x * 2)
     assert fmt == "cloudpickle" and loaded(21) == 42
-    fmt, loaded = roundtrip(tmp_path / "nan", [float("nan")])
-    assert fmt == "cloudpickle" and np.isnan(loaded[0])
     fmt, loaded = roundtrip(tmp_path / "keys", {1: np.int64(2)})  # keys that are not text
     assert fmt == "cloudpickle" and loaded == {1: 2}
 
@@ -55,6 +53,24 @@ def committed(tmp_path: Path, value: Any) -> tuple[ArtifactVolume, dict[str, Any
     kind, fmt = save_output(staging, value)
     volume.commit("step", "r1", staging, kind=kind, fmt=fmt)
     return volume, {"name": "step", "status": "finished", "_artifact": "r1"}
+
+
+def test_a_list_keeps_each_item_in_its_natural_format(tmp_path: Path) -> None:
+    """train_test_split's DataFrames: `$name` is the list, `$name.0` one item."""
+    value = (pd.DataFrame({"a": [1, 2]}), np.arange(3), float("nan"))
+    volume, doc = committed(tmp_path, value)
+    manifest = volume.verify("step", "r1")
+    assert manifest["type"] == "list" and manifest["format"] == "list"
+    # a NaN is not JSON: cloudpickled
+    files = {"index.json", "0/table.parquet", "1/value.npy", "2/object.pkl"}
+    assert files <= set(manifest["files"])
+    loaded = load_output(volume, doc)
+    assert isinstance(loaded, list) and len(loaded) == 3
+    assert loaded[0]["a"].tolist() == [1, 2] and np.isnan(loaded[2])
+    assert load_output(volume, doc, key="1").tolist() == [0, 1, 2]
+    with pytest.raises(JobFailed, match=r"is a list of 3 items: use \$step.0 to \$step.2"):
+        item(loaded, "3", "step")
+    assert item([10, 20], "1", "step") == 20  # any list output, e.g. a JSON one
 
 
 def test_a_dict_keeps_each_value_in_its_natural_format(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@
     dict with str keys        index.json      format "dict"     (kind "dict"): each value in
                               + {i}/...       its own natural format in folder `i`, so that
                                               `$name.key` loads that value alone
+    list or tuple (not JSON)  index.json      format "list"     (kind "list"): the same, keys
+                              + {i}/...       "0", "1", ...; `$name` is a list, `$name.0` an item
     anything else             object.pkl      format "cloudpickle" (kind "object")
 
 Only jobs call this: it may import pandas or unpickle, which the API process never does.
@@ -35,6 +37,7 @@ MAIN_FILE = {
     "cloudpickle": "object.pkl",
     "joblib": "object.joblib",
     "dict": INDEX,
+    "list": INDEX,
 }
 
 
@@ -55,7 +58,9 @@ def save_output(folder: Path, value: Any) -> tuple[str, str]:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
-            return _save_dict(folder, value)
+            return _save_items(folder, value.items(), "dict")
+        if isinstance(value, list | tuple) and value:  # e.g. train_test_split's DataFrames
+            return _save_items(folder, ((str(i), v) for i, v in enumerate(value)), "list")
         import cloudpickle
 
         with (folder / "object.pkl").open("wb") as handle:
@@ -65,16 +70,17 @@ def save_output(folder: Path, value: Any) -> tuple[str, str]:
     return "object", "json"
 
 
-def _save_dict(folder: Path, value: dict[str, Any]) -> tuple[str, str]:
-    """Each value in its own folder (`0`, `1`, ...: keys need not be file names)."""
+def _save_items(folder: Path, items: Iterable[tuple[str, Any]], fmt: str) -> tuple[str, str]:
+    """Each value in its own folder (`0`, `1`, ...: keys need not be file names); (kind,
+    format) are both `fmt` ("dict" or "list")."""
     entries = []
-    for index, (key, item_value) in enumerate(value.items()):
+    for index, (key, item_value) in enumerate(items):
         sub = folder / str(index)
         sub.mkdir()
-        kind, fmt = save_output(sub, item_value)
-        entries.append({"key": key, "folder": str(index), "kind": kind, "format": fmt})
+        item_kind, item_format = save_output(sub, item_value)
+        entries.append({"key": key, "folder": str(index), "kind": item_kind, "format": item_format})
     (folder / INDEX).write_text(json.dumps({"entries": entries}))
-    return "dict", "dict"
+    return fmt, fmt
 
 
 def verified_output(volume: ArtifactVolume, doc: Doc) -> tuple[Path, dict[str, Any]]:
@@ -123,6 +129,8 @@ def read_output(folder: Path, fmt: str, files: Iterable[str], name: str) -> Any:
         return np.load(folder / "value.npy", allow_pickle=False)
     if fmt == "dict":
         return {entry["key"]: _read_entry(folder, entry, name) for entry in _entries(folder, name)}
+    if fmt == "list":
+        return [_read_entry(folder, entry, name) for entry in _entries(folder, name)]
     if fmt == "joblib":
         import joblib
 
@@ -136,9 +144,10 @@ def read_output(folder: Path, fmt: str, files: Iterable[str], name: str) -> Any:
 
 
 def read_item(folder: Path, fmt: str, files: Iterable[str], key: str, name: str) -> Any:
-    """`$name.key`: item `key` of the output stored in `folder`. A dict output ("dict"
-    format) loads that value alone; any other output is loaded whole, then indexed."""
-    if fmt != "dict":
+    """`$name.key`: item `key` of the output stored in `folder`. A dict or list output
+    ("dict"/"list" format) loads that value alone; any other output is loaded whole, then
+    indexed."""
+    if fmt not in ("dict", "list"):
         return item(read_output(folder, fmt, files, name), key, name)
     entries = _entries(folder, name)
     for entry in entries:
@@ -169,7 +178,16 @@ def _read_entry(folder: Path, entry: dict[str, str], name: str) -> Any:
 
 
 def item(value: Any, key: str, name: str) -> Any:
-    """`$name.key`: item `key` of a dict output (a loaded "json" or "dict" output)."""
+    """`$name.key`: item `key` of a dict output (a loaded "json" or "dict" output), or item
+    number `key` of a list output (`$split.0`)."""
+    if isinstance(value, list | tuple):
+        if key.isdigit() and int(key) < len(value):
+            return value[int(key)]
+        what = "is" if key.isdigit() else "is not a dict but"
+        raise JobFailed(
+            f"${name}.{key}: the output of {name!r} {what} a list of {len(value)} items"
+            + (f": use ${name}.0 to ${name}.{len(value) - 1}" if value else "")
+        )
     if not isinstance(value, dict):
         raise JobFailed(f"${name}.{key}: the output of {name!r} is not a dict")
     if key not in value:

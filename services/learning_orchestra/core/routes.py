@@ -10,6 +10,10 @@ GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv
 GET    /{step}/{tool}/{name}/files         files the step wrote
 GET    /{step}/{tool}/{name}/files/{file}  download one
 GET    /{step}/{tool}/{name}/logs          captured stdout/stderr of the latest run
+
+Step types whose content is `Content.IMAGE` (LO's explore/{tool}) answer the PNG plot of
+their output at GET /{name} (as LO did) and at GET /{name}/image; their [metadata, ...runs]
+page moves to GET /{name}/metadata.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from .errors import BadRequest, Invalid, NotFound, TooLarge
 from .model import NAME_PATTERN, Doc, check_name, public
 from .service import StepService, parse_body
 from .settings import BASE_PATH, Settings
-from .steptype import Content, StepType
+from .steptype import IMAGE_FILE, Content, StepType
 from .tables import parse_query
 
 DEFAULT_LIMIT = 20
@@ -220,8 +224,10 @@ def step_router(step_type: StepType) -> APIRouter:
     ) -> dict[str, Any]:
         return {"result": [public(d) for d in await steps.list_steps(step_type, skip, limit)]}
 
+    image = step_type.content is Content.IMAGE
+
     @router.get(
-        "/{name}",
+        "/{name}/metadata" if image else "/{name}",
         summary=f"Metadata and content of a {kind} step",
         operation_id=f"read_{step_type.step}_{step_type.tool}",
     )
@@ -255,6 +261,25 @@ def step_router(step_type: StepType) -> APIRouter:
             raise Invalid("the body must be a JSON object of the parameters to change")
         doc = await steps.rerun(step_type, name, changes)
         return created(step_type, doc)
+
+    if image:
+
+        async def plot(name: StepName, steps: Steps) -> FileResponse:
+            doc = await steps.get(step_type, name)
+            run, _ = steps.artifact(doc)
+            path = steps.volume.file(name, run, IMAGE_FILE)
+            return FileResponse(path, media_type="image/png", filename=f"{name}.png")
+
+        for path, operation in (("/{name}", "plot"), ("/{name}/image", "image")):
+            router.add_api_route(
+                path,
+                plot,
+                methods=["GET"],
+                summary=f"The PNG plot of a {kind} step's output",
+                operation_id=f"{operation}_{step_type.step}_{step_type.tool}",
+                response_class=FileResponse,
+                responses={200: {"content": {"image/png": {}}, "description": "a PNG image"}},
+            )
 
     @router.delete(
         "/{name}",

@@ -19,6 +19,13 @@ class Content(StrEnum):
 
     TABLE = "table"  # rows of the stored table
     RUNS = "runs"  # one record per run, newest first
+    # LO's explore/{tool}: the plain GET answers the output's PNG plot (IMAGE_FILE), and
+    # GET .../metadata pages [metadata, run records]; GET .../image is the PNG too.
+    IMAGE = "image"
+
+
+#: The file holding the plot of an output whose step type has `Content.IMAGE`.
+IMAGE_FILE = "image.png"
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +55,7 @@ from ..core.artifacts import MANIFEST, TamperedArtifact
 from ..core.errors import JobFailed
 from ..core.formats import MAIN_FILE
 from . import landlock
-from .protocol import CONFIG, REPORT, REQUEST, RESPONSE, Request, StagedOutput
+from .protocol import CONFIG, REPORT, REQUEST, RESPONSE, Call, Request, StagedOutput
 
 if TYPE_CHECKING:
     from ..core.worker import JobContext
@@ -81,7 +81,7 @@ MAX_REPORT = 1 << 20
 MAX_PROCESSES = 4096  # processes and threads of the sandbox user (root mode only)
 KILL_GRACE_SECONDS = 30  # the supervisor's wall-clock limit normally comes first
 COPY_CHUNK = 1 << 20
-KINDS = {"table", "array", "object", "dict"}
+KINDS = {"table", "array", "object", "dict", "list"}
 
 
 @dataclass(frozen=True)
@@ -181,10 +181,14 @@ def _prctl(option: int, value: int) -> None:
 
 
 class Sandbox:
-    """One run of user code for the job `ctx`: its folders, its inputs and its child."""
+    """One run of user code for the job `ctx`: its folders, its inputs and its child.
 
-    def __init__(self, ctx: JobContext) -> None:
+    `env`: variables added to the child's environment (a toolkit's settings, e.g.
+    TF_CPP_MIN_LOG_LEVEL); the server's own environment is never passed on."""
+
+    def __init__(self, ctx: JobContext, env: Mapping[str, str] | None = None) -> None:
         self.ctx = ctx
+        self.extra_env = dict(env or {})
         self.user = sandbox_user(ctx.settings.sandbox_user)
         self.landlock = landlock.abi_version()
         self.root = root = ctx.scratch_dir
@@ -251,6 +255,7 @@ class Sandbox:
             PYTHONDONTWRITEBYTECODE="1",
             MPLBACKEND="Agg",
         )
+        env.update(self.extra_env)
         return env
 
     def config(self) -> dict[str, Any]:
@@ -281,8 +286,9 @@ class Sandbox:
             "out": str(self.out),
         }
 
-    def run(self, request: Request) -> Report:
-        """Run `request` in the child and wait for it; the report of a successful run.
+    def run(self, request: Request | Call) -> Report:
+        """Run `request` (user source, or a toolkit `Call`) in the child and wait for it;
+        the report of a successful run.
         Raises `JobFailed` with the user's error (and traceback) otherwise."""
         import cloudpickle
 
@@ -358,10 +364,14 @@ class Sandbox:
         )
 
     # -- outputs ----------------------------------------------------------------------------
-    def collect(self, output_dir: Path) -> list[str]:
+    def collect(self, output_dir: Path, keep: Sequence[str] = ()) -> list[str]:
         """Copy the response into `output_dir` and the files the code left in its working
-        directory into `output_dir/files/`; the names of those files."""
+        directory into `output_dir/files/`; the names of those files. `keep`: files of
+        `out/` copied next to the response too (e.g. a plot); each must be there."""
         copy_tree(self.out / RESPONSE, output_dir, strict=True)
+        for name in keep:
+            if not _copy_file(self.out / name, output_dir / name):
+                raise JobFailed(f"the sandboxed code left no regular file {name}")
         return [f"files/{name}" for name in copy_tree(self.work, output_dir / "files")]
 
 
@@ -378,8 +388,12 @@ def _details(report: dict[str, Any]) -> dict[str, Any]:
     for key in ("keys", "fields"):
         if names(report.get(key)):
             details[key] = [v[:200] for v in report[key][:1000]]
-    if isinstance(report.get("rows"), int):
-        details["rows"] = report["rows"]
+    for key in ("rows", "items"):
+        if isinstance(report.get(key), int):
+            details[key] = report[key]
+    shape = report.get("shape")
+    if isinstance(shape, list) and len(shape) <= 32 and all(isinstance(n, int) for n in shape):
+        details["shape"] = shape
     return details
 
 
@@ -460,4 +474,4 @@ def _copy_file(source: Path, target: Path) -> bool:
     return True
 
 
-__all__ = ["Report", "Request", "Sandbox", "SandboxUser", "copy_tree", "sandbox_user"]
+__all__ = ["Call", "Report", "Request", "Sandbox", "SandboxUser", "copy_tree", "sandbox_user"]

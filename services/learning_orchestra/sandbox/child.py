@@ -5,7 +5,9 @@ sandbox user when the server runs as root, in the job's `work/` folder. Before i
 anything the user sent it confines itself: it dies with the worker, takes the CPU-time and
 process limits, and applies Landlock. Then it loads the parameters (parents' outputs from
 their verified copies, `#expr` values evaluated here), runs the code with the parameters as
-variables, and writes `response` in its natural format plus a JSON report to `out/`.
+variables (a `Request`) or calls a toolkit's class (a `Call`: transform/explore steps), and
+writes `response` in its natural format, the plot a `Call` asks for, and a JSON report to
+`out/`.
 Anything the code prints goes to the worker's log file, i.e. the run's `functionMessage`.
 """
 
@@ -14,7 +16,9 @@ from __future__ import annotations
 import builtins
 import contextlib
 import ctypes
+import difflib
 import importlib
+import inspect
 import json
 import linecache
 import os
@@ -28,7 +32,15 @@ from types import TracebackType
 from typing import Any
 
 from . import landlock, mounts
-from .protocol import FILENAME, REPORT, RESPONSE, Expression, Request, StagedOutput
+from .protocol import (
+    FILENAME,
+    REPORT,
+    RESPONSE,
+    Call,
+    Expression,
+    Request,
+    StagedOutput,
+)
 
 PR_SET_PDEATHSIG = 1
 MAX_TRACEBACK = 32 * 1024
@@ -214,11 +226,143 @@ def run(request: Request, parameters: dict[str, Any]) -> Any:
     return namespace["response"]
 
 
+# -- calling a toolkit (transform/explore steps) ----------------------------------------------
+def _import(module_path: str) -> Any:
+    """The module `module_path`; also one reached as an attribute (`tensorflow.math`)."""
+    try:
+        return importlib.import_module(module_path)
+    except ModuleNotFoundError as exc:
+        parent, _, attr = module_path.rpartition(".")
+        missing = exc
+    except Exception as exc:
+        raise Failure(
+            f"modulePath: importing {module_path} failed: {type(exc).__name__}: {exc}",
+            _trace(exc, ""),
+        ) from None
+    module = _import(parent) if parent else None
+    if module is None or not inspect.ismodule(getattr(module, attr, None)):
+        raise Failure(f"modulePath: there is no module {module_path} ({missing})") from None
+    return getattr(module, attr)
+
+
+def _attribute(owner: Any, name: str, field: str, where: str) -> Any:
+    """`owner.name`, or a Failure naming `field` and the closest names `owner` has."""
+    if not name.startswith("_") or name == "__call__":
+        try:
+            return getattr(owner, name)
+        except AttributeError:
+            pass
+    close = difflib.get_close_matches(name, [n for n in dir(owner) if not n.startswith("_")])
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    raise Failure(f"{field} {name!r} not found in {where}{hint}")
+
+
+def _checked_call(function: Any, arguments: dict[str, Any], field: str, what: str) -> Any:
+    """`function(**arguments)`; a Failure naming `field` when the names do not fit its
+    signature, and one naming `what` when the call itself raises. A `*args` parameter is
+    given by its name with a list: `{"arrays": [X, y]}` calls `function(X, y)`."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # some builtins have none: let the call decide
+        signature = None
+    positional: tuple[Any, ...] = ()
+    if signature is not None:
+        star = next((p for p in signature.parameters.values() if p.kind is p.VAR_POSITIONAL), None)
+        if star is not None and star.name in arguments:
+            arguments = dict(arguments)
+            given = arguments.pop(star.name)
+            if not isinstance(given, list | tuple):
+                raise Failure(
+                    f"{field}: {star.name} of {what} is *{star.name}: give it as a list of "
+                    "the positional arguments"
+                )
+            positional = tuple(given)
+        try:
+            signature.bind(*positional, **arguments)
+        except TypeError as exc:
+            accepted = [
+                p.name
+                for p in signature.parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+            ]
+            raise Failure(
+                f"{field}: {exc} for {what} (its parameters: {', '.join(accepted) or 'none'})"
+            ) from None
+    try:
+        return function(*positional, **arguments)
+    except Exception as exc:
+        name = type(exc).__name__
+        raise Failure(f"{what}: {name}: {exc}", _trace(exc, ""), name) from None
+
+
+def call(request: Call, parameters: dict[str, Any]) -> Any:
+    """`module_path.class_name(**classParameters).method(**methodParameters)`.
+
+    `class_name` may also name a submodule (`sklearn` + `model_selection`, for module
+    functions such as `train_test_split`; classParameters must then be empty) or any other
+    callable that builds the object. A class method or static method is called on the class
+    itself when classParameters is empty (e.g. `ConfusionMatrixDisplay.from_predictions`).
+    When the method returns None (`fit`, `adapt`), the object itself is the result."""
+    module = _import(request.module_path)
+    where = request.module_path
+    owner = getattr(module, request.class_name, None)
+    if owner is None:
+        with contextlib.suppress(ImportError):
+            owner = importlib.import_module(f"{where}.{request.class_name}")
+    if owner is None:
+        owner = _attribute(module, request.class_name, "class", where)
+    qualified = f"{where}.{request.class_name}"
+    class_parameters = parameters.get("classParameters") or {}
+    method_parameters = parameters.get("methodParameters") or {}
+    static = inspect.isclass(owner) and isinstance(
+        inspect.getattr_static(owner, request.method, None), classmethod | staticmethod
+    )
+    if inspect.ismodule(owner) or (static and not class_parameters):
+        if class_parameters:
+            raise Failure(
+                f"classParameters: {qualified} is a module, not a class: leave them empty"
+            )
+        target = owner
+    elif callable(owner):
+        target = _checked_call(owner, class_parameters, "classParameters", qualified)
+    else:
+        raise Failure(f"class: {qualified} is a {type(owner).__name__}, not a class")
+    method = _attribute(target, request.method, "method", qualified)
+    if not callable(method):
+        raise Failure(f"method: {qualified}.{request.method} is not callable")
+    result = _checked_call(
+        method, method_parameters, "methodParameters", f"{qualified}.{request.method}"
+    )
+    return target if result is None else result
+
+
+def adapt(request: Call, result: Any, out: Path) -> Any:
+    """The result in its natural form per the toolkit's adapter, plotted if asked."""
+    adapter = importlib.import_module(request.adapter)
+    value = adapter.natural(result)
+    if request.plot:
+        try:
+            adapter.plot(value, out / Path(request.plot).name)
+        except Failure:
+            raise
+        except Exception as exc:
+            raise Failure(
+                f"the result ({type(value).__name__}) could not be plotted: "
+                f"{type(exc).__name__}: {exc}",
+                _trace(exc, ""),
+            ) from None
+    return value
+
+
 def describe(response: Any, kind: str, fmt: str) -> dict[str, Any]:
     """What the report tells about the response (recorded in the step's metadata)."""
     report: dict[str, Any] = {"kind": kind, "format": fmt, "type": type(response).__name__}
     if isinstance(response, dict):
         report["keys"] = [str(k) for k in list(response)[:MAX_LISTED]]
+    if fmt == "list":
+        report["items"] = len(response)
+    if fmt == "npy":
+        report["shape"] = [int(n) for n in response.shape]
     if fmt == "parquet":
         report["fields"] = [str(c) for c in list(response.columns)[:MAX_LISTED]]
         report["rows"] = len(response)
@@ -254,7 +398,10 @@ def main(argv: list[str]) -> int:
         with open(config["request"], "rb") as handle:
             request: Request = cloudpickle.load(handle)  # written by the worker: trusted
         parameters = resolve(request.parameters, {})
-        response = run(request, parameters)
+        if isinstance(request, Call):
+            response = adapt(request, call(request, parameters), out)
+        else:
+            response = run(request, parameters)
         report = {"ok": True, **save(response, out / RESPONSE)}
     except Failure as failure:
         report = {

@@ -43,3 +43,22 @@ class Request:
 
     code: str
     parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Call:
+    """A toolkit call instead of user source: `module_path.class_name(**classParameters)`,
+    then its `method(**methodParameters)`; the result is the response.
+
+    `parameters` holds `classParameters` and `methodParameters` (with markers as above).
+    `adapter` is the toolkit adapter's module (learning_orchestra.toolkits.*): the child
+    asks it for the result's natural form (`natural(value)`) and, when `plot` is set, to
+    render it as a PNG (`plot(value, path)`) into out/`plot`, when `plot` names a file (the
+    worker keeps it with `Sandbox.collect(keep=[plot])`)."""
+
+    module_path: str
+    class_name: str
+    method: str
+    parameters: dict[str, Any]
+    adapter: str
+    plot: str | None = None

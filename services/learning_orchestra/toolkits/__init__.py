@@ -1,4 +1,46 @@
-"""One adapter per ML toolkit (scikit-learn, TensorFlow, AutoKeras, PyCaret, Spark MLlib).
+"""One adapter per ML toolkit: what is specific to scikit-learn, TensorFlow, ... (DESIGN.md).
 
-Empty until the model-lifecycle issues: dataset and observe need no toolkit.
+A toolkit module (`toolkits/scikitlearn.py`, ...) declares a `TOOLKIT` (the packages a
+`modulePath` may name, the distributions whose versions are recorded as `libraries`, the
+environment its sandboxed child needs) and two functions its sandboxed child calls on a
+result: `natural(value)` (the value in its natural, storable form) and `plot(value, path)`
+(a PNG of it). Declaring a `TOOLKIT` imports nothing heavy: the API process reads it.
+`toolkits/calls.py` turns a toolkit into the transform/explore step types.
 """
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    tool: str  # the `{tool}` of routes: "scikitlearn"
+    title: str  # for messages: "scikit-learn"
+    extra: str  # the pyproject extra that installs it: "sklearn"
+    packages: tuple[str, ...]  # the top-level packages a modulePath may start with
+    distributions: tuple[str, ...]  # whose versions go into a step's `libraries`
+    adapter: str  # the module holding natural() and plot(), imported in the sandbox only
+    env: Mapping[str, str] = field(default_factory=dict)  # for the sandboxed child
+
+    def libraries(self) -> dict[str, str]:
+        """Installed versions of the toolkit's distributions (read without importing them)."""
+        versions = {}
+        for name in self.distributions:
+            try:
+                versions[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        return versions
+
+
+def toolkit(tool: str) -> Toolkit:
+    """The adapter declared for `tool` ("scikitlearn", "tensorflow")."""
+    declared: Toolkit = importlib.import_module(f"{__name__}.{tool}").TOOLKIT
+    return declared
+
+
+__all__ = ["Toolkit", "toolkit"]

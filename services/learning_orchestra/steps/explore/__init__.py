@@ -1,12 +1,17 @@
-"""explore service: `explore/histogram` (value counts) and `explore/summary` (describe).
+"""explore service: `explore/histogram` (value counts), `explore/summary` (describe) and
+`explore/{scikitlearn,tensorflow}` (a toolkit call whose result is plotted).
 
 - `explore/histogram` — for each listed column, how often each value occurs: table rows
   `{field, value, count}` (missing values are counted under `value: null`).
 - `explore/summary` — one row per column of the input: its type, count, missing, unique, mean,
   std, min, quartiles, max (numeric columns) or most frequent value and its count (others).
 
-Both outputs are tables (GET pages their rows, `query` filters them). Runners are in
-steps/explore/jobs.py and use pyarrow only.
+- `explore/scikitlearn`, `explore/tensorflow` — as transform/{tool} (toolkits/calls.py), and
+  the result is also rendered as a PNG: `GET /explore/{tool}/{name}` answers it, as LO did
+  (and `.../image`); the metadata is at `.../metadata`.
+
+Histogram and summary outputs are tables (GET pages their rows, `query` filters them); their
+runners are in steps/explore/jobs.py and use pyarrow only.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...core.columns import ColumnNames, input_table_check
 from ...core.model import NAME_PATTERN
 from ...core.steptype import Content, StepType
+from ...toolkits.calls import toolkit_step_type
 from ..transform import TABLE_PRELOAD
 
 JOBS = "learning_orchestra.steps.explore.jobs"
@@ -69,6 +75,8 @@ STEP_TYPES = [
         check=input_table_check(names_field=None),
         **_COMMON,
     ),
+    toolkit_step_type("explore", "scikitlearn"),
+    toolkit_step_type("explore", "tensorflow"),
 ]
 
 

@@ -1,12 +1,16 @@
-"""transform service: `transform/projection` and LO's `PATCH /transform/dataType`.
+"""transform service: `transform/projection`, LO's `PATCH /transform/dataType`, and
+`transform/{scikitlearn,tensorflow}`.
 
 - `transform/projection` — a new table holding the listed columns of its input, in that order.
+- `transform/scikitlearn`, `transform/tensorflow` — `modulePath.class(**classParameters)`,
+  then `method(**methodParameters)`, in a sandboxed process; the result is the output
+  (toolkits/calls.py: one implementation shared with explore, toolkit adapters in toolkits/).
 - `transform/dataType` — casts columns of an existing table to number or string *in place*:
   not a step type of its own but a job run on the table's own step (steps/transform/data_type.py
   serves its routes). Its runner is preloaded by every step type whose output is a table that
   LO clients cast (dataset/csv, projections, histograms, summaries).
 
-Both runners are in steps/transform/jobs.py and use pyarrow only.
+The projection and cast runners are in steps/transform/jobs.py and use pyarrow only.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...core.columns import ColumnNames, input_table_check
 from ...core.model import NAME_PATTERN
 from ...core.steptype import Content, StepType
+from ...toolkits.calls import toolkit_step_type
 
 JOBS = "learning_orchestra.steps.transform.jobs"
 #: The runner of `transform/dataType` casts, run on the cast table's own step.
@@ -49,6 +54,8 @@ STEP_TYPES = [
         preload=TABLE_PRELOAD,
         check=input_table_check(),
     ),
+    toolkit_step_type("transform", "scikitlearn"),
+    toolkit_step_type("transform", "tensorflow"),
 ]
 
 
