@@ -548,3 +548,17 @@ def test_atomic_write_bytes_failing_leaves_the_target_and_no_temp_file(tmp_path:
         atomic_write_bytes(target, b"data")
     assert [p.name for p in tmp_path.iterdir()] == ["occupied"]
     assert (target / "inside").read_text() == "kept"
+
+
+def test_discard_run_removes_only_that_run(volume: ArtifactVolume) -> None:
+    for run in ("old", "new"):
+        staging = volume.staging_dir("s", run)
+        (staging / "f").write_text(run)
+        volume.commit("s", run, staging, kind="object", fmt="raw")
+    (volume.staging_dir("s", "next") / "g").write_text("in progress")
+    volume.discard_run("s", "old")
+    assert not volume.artifact_dir("s", "old").exists()
+    assert (volume.artifact_dir("s", "new") / "f").read_text() == "new"
+    assert (volume.root / "staging" / "s.next" / "g").exists()
+    volume.discard_run("s", "new")
+    assert not (volume.root / "artifacts" / "s").exists()

@@ -270,6 +270,13 @@ class ArtifactVolume:
         for stale in (self.root / "staging").glob(f"{name}.*"):
             shutil.rmtree(stale, ignore_errors=True)
 
+    def discard_run(self, name: str, run: str) -> None:
+        """Remove what run `run` of `name` wrote (committed or staged), nothing else."""
+        shutil.rmtree(self.artifact_dir(name, run), ignore_errors=True)
+        shutil.rmtree(self.root / "staging" / f"{name}.{run}", ignore_errors=True)
+        with contextlib.suppress(OSError):
+            (self.root / "artifacts" / name).rmdir()  # only once no other run lives there
+
     def clear_scratch(self, name: str, run: str | None = None) -> None:
         """Remove one run's working folder (every run's when `run` is None)."""
         folder = self.root / "scratch" / name

@@ -406,18 +406,14 @@ class Supervisor:
         else:
             changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
         updated = await self.store.update(name, changes, expect={"_lease.run": run}, unset=unset)
-        if updated is None:  # deleted meanwhile: drop whatever the run wrote
-            self.volume.prune(name, keep=(await self._current_artifact(name)))
+        if updated is None:  # deleted meanwhile: drop what this run wrote, and only that
+            self.volume.discard_run(name, run)  # (a step of the same name may run already)
             return
         await self._record_run(updated, doc.get("_job"))
         if outcome[0] == "finished":
             self.volume.prune(name, keep=run)
         else:
             self.volume.prune(name, keep=updated.get("_artifact"))
-
-    async def _current_artifact(self, name: str) -> str | None:
-        doc = await self.store.get(name)
-        return None if doc is None else doc.get("_artifact")
 
     def _ended(
         self, doc: Doc, status: Status, exception: str | None, traceback: str | None = None

@@ -147,7 +147,7 @@ class StepService:
             raise Invalid(f"{step_type.name_field} cannot change: a re-run keeps the step's name")
         params = parse_body(step_type, {**doc["parameters"], **changes})
         parents = await self._check_parents(step_type, params)
-        updated = await self.store.update(
+        return await self._restart(
             name,
             {
                 "status": Status.PENDING,
@@ -160,17 +160,9 @@ class StepService:
                 "waitingFor": [p["name"] for p in parents if status_of(p) in ACTIVE],
                 "progress": None,
             },
-            expect={"status": list(TERMINAL), "version": doc["version"]},
+            version=doc["version"],
+            hint="wait for it or cancel it",
         )
-        if updated is None:
-            raise Conflict(
-                f"{name!r} is busy (pending or running) or changed meanwhile: wait for it or "
-                "cancel it, then try again",
-                {"name": name},
-            )
-        await self._mark_children_stale(name)
-        self.supervisor.wake()
-        return updated
 
     async def start_job(self, doc: Doc, job: dict[str, Any]) -> Doc:
         """Run another runner than its type's on step `doc`, in place (`transform/dataType`).
@@ -183,9 +175,8 @@ class StepService:
         step's current output as its only parent; a failed job leaves that output in place.
         409 while the step is busy.
         """
-        name = doc["name"]
-        updated = await self.store.update(
-            name,
+        return await self._restart(
+            doc["name"],
             {
                 "status": Status.RUNNING,
                 "finished": False,
@@ -199,11 +190,19 @@ class StepService:
                 "_queued": True,
                 "_job": job,
             },
-            expect={"status": list(TERMINAL), "version": doc["version"]},
+            version=doc["version"],
+            hint="wait for it",
+        )
+
+    async def _restart(self, name: str, changes: dict[str, Any], *, version: int, hint: str) -> Doc:
+        """Apply `changes` to a step that has ended (and not changed since `version`), so the
+        supervisor runs it again; its children go stale. 409 while it is busy."""
+        updated = await self.store.update(
+            name, changes, expect={"status": list(TERMINAL), "version": version}
         )
         if updated is None:
             raise Conflict(
-                f"{name!r} is busy (pending or running) or changed meanwhile: wait for it, "
+                f"{name!r} is busy (pending or running) or changed meanwhile: {hint}, "
                 "then try again",
                 {"name": name},
             )
