@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one entry point.
 #   ./run.sh local    run the embedded server (SQLite store, ./data) on 127.0.0.1:8080
-#   ./run.sh test     install the dev tools and the toolkits, run the checks and the full tests
+#   ./run.sh test     install the dev tools and the toolkits, run the checks, the full tests
+#                     and the quick benchmark, printing how long each phase took
+#   ./run.sh bench    benchmark against the issue's limits, one Markdown table (--quick: < 1 min)
 #   ./run.sh deploy   deploy to Docker Swarm (not available yet)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,6 +37,39 @@ ensure_venv() {
     fi
 }
 
+# `test` runs phases; each prints its duration, and the first that fails ends the script
+# with its exit status (pytest's 5, "no tests collected", included).
+PHASES=()
+
+elapsed_since() {
+    awk -v start="$1" -v now="$EPOCHREALTIME" 'BEGIN { printf "%.1f", now - start }'
+}
+
+phase() {
+    local name=$1 started status=0 seconds
+    shift
+    echo "==> $name" >&2
+    started=$EPOCHREALTIME
+    # A subshell with errexit, not `"$@" || ...`: under `||` bash ignores errexit inside
+    # functions, and ensure_venv would carry on (and write its stamp) after a failed install.
+    set +e
+    (set -e; "$@")
+    status=$?
+    set -e
+    seconds=$(elapsed_since "$started")
+    PHASES+=("$(printf '%-14s %7s s' "$name" "$seconds")")
+    if [ "$status" -ne 0 ]; then
+        PHASES+=("$name failed (exit status $status)")
+        phase_summary
+        exit "$status"
+    fi
+}
+
+phase_summary() {
+    echo "==> phases" >&2
+    printf '    %s\n' "${PHASES[@]}" >&2
+}
+
 command=${1:-help}
 [ $# -gt 0 ] && shift
 case "$command" in
@@ -44,11 +79,21 @@ local)
         --data-dir ./data "$@"
     ;;
 test)
+    phase install ensure_venv dev,sklearn,tensorflow
+    phase "ruff check" "$VENV/bin/ruff" check services client tests bench
+    phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench
+    phase mypy "$VENV/bin/mypy" services client
+    phase pytest "$VENV/bin/pytest" -rs "$@" # --durations=15: pyproject.toml's addopts
+    if [ $# -eq 0 ]; then
+        phase "bench --quick" "$VENV/bin/python" -m bench.run --quick
+    else
+        PHASES+=("bench --quick  skipped: pytest was given arguments (./run.sh bench --quick)")
+    fi
+    phase_summary
+    ;;
+bench)
     ensure_venv dev,sklearn,tensorflow
-    "$VENV/bin/ruff" check services client tests bench
-    "$VENV/bin/ruff" format --check services client tests bench
-    "$VENV/bin/mypy" services client
-    exec "$VENV/bin/pytest" -rs "$@"
+    exec "$VENV/bin/python" -m bench.run "$@"
     ;;
 deploy)
     echo "./run.sh deploy: Docker Swarm deployment is not available yet (see the issues)." >&2
@@ -56,7 +101,7 @@ deploy)
     exit 2
     ;;
 *)
-    echo "usage: ./run.sh local|test|deploy" >&2
+    echo "usage: ./run.sh local|test|bench|deploy" >&2
     exit 2
     ;;
 esac

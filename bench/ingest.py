@@ -124,7 +124,9 @@ def main() -> None:
         files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=files.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{files.server_address[1]}"
-        server = ServerProcess(folder / "data")
+        # Dataset URLs may not reach loopback by default (SSRF): let them reach this one.
+        hosts = {"LO_ALLOWED_URL_HOSTS": f"127.0.0.1:{files.server_address[1]}"}
+        server = ServerProcess(folder / "data", env=hosts)
         server.start()
         try:
             for mb in args.mb:

@@ -78,17 +78,27 @@ def free_port() -> int:
 class ServerProcess:
     """`learning-orchestra serve` in a child process, restartable on the same data dir."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, env: dict[str, str] | None = None, private_urls: bool = True
+    ) -> None:
+        """`private_urls`: LO_ALLOW_PRIVATE_URLS=1, so datasets can come from the local
+        files_server (False: the default SSRF guard)."""
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "LO_LEASE_SECONDS": "3", **(env or {})}
+        opt_in = {"LO_ALLOW_PRIVATE_URLS": "1"} if private_urls else {}
+        self.env = {**os.environ, "LO_LEASE_SECONDS": "3", **opt_in, **(env or {})}
+        if not private_urls:
+            self.env.pop("LO_ALLOW_PRIVATE_URLS", None)
+            self.env.pop("LO_ALLOWED_URL_HOSTS", None)
         self.env.pop("LO_STORE_URL", None)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"server-{self.port}.log"
+        self.prefix: list[str] = []  # a launcher, e.g. tests/sandbox/as_user.py (non-root)
 
     def start(self, *extra: str) -> None:
         command = [
+            *self.prefix,
             sys.executable,
             "-m",
             "learning_orchestra.cli",
@@ -140,7 +150,8 @@ def lo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 class FilesHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves a folder, plus /slow.csv (a CSV that trickles out) and /page.html."""
+    """Serves a folder, plus /slow.csv (a CSV that trickles out), /page.html, and
+    /redirect?to=URL (a 302 to URL)."""
 
     slow_rows = 2000
     slow_delay = 0.01
@@ -159,6 +170,12 @@ class FilesHandler(http.server.SimpleHTTPRequestHandler):
                     self.wfile.write(f"{i},{i * 0.5}\n".encode())
                     self.wfile.flush()
                     time.sleep(self.slow_delay)
+            return
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect?to="))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if self.path.startswith("/page.html"):
             body = b"<html><body>not a csv</body></html>"
@@ -203,7 +220,11 @@ def api(tmp_path: Path) -> Iterator[Any]:
     from learning_orchestra.core.api import create_app
     from learning_orchestra.core.settings import Settings
 
-    settings = Settings(data_dir=tmp_path / "data", lease_seconds=3, job_timeout=120)
+    # allow_private_urls: datasets come from the local files_server (an SSRF opt-in; the SSRF
+    # tests build their apps with default settings)
+    settings = Settings(
+        data_dir=tmp_path / "data", lease_seconds=3, job_timeout=120, allow_private_urls=True
+    )
     with TestClient(create_app(settings=settings)) as client:
         yield client
 

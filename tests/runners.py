@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -87,3 +88,37 @@ def describe_references(ctx: JobContext) -> Output:
     described = describe(resolved)
     (ctx.output_dir / "value.json").write_text(json.dumps(described))
     return Output(kind="object", format="json", metadata={"resolved": described})
+
+
+#: Modules a worker must not import unless its step needs them (issue 6: the API's web
+#: framework, and pandas where pyarrow does the work).
+HEAVY_MODULES = ("fastapi", "starlette", "uvicorn", "pandas", "pyarrow.dataset")
+
+
+def write_table(ctx: JobContext) -> Output:
+    """A 10-row table output."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from learning_orchestra.core.tableio import TABLE_FILE, table_metadata
+
+    table = pa.table({"a": list(range(10)), "b": [i * 0.5 for i in range(10)]})
+    pq.write_table(table, ctx.output_dir / TABLE_FILE)
+    return Output(kind="table", format="parquet", metadata=table_metadata(table.schema, 10))
+
+
+def project_and_report_imports(ctx: JobContext) -> Output:
+    """transform/projection's own runner, then which of HEAVY_MODULES the worker holds."""
+    from learning_orchestra.steps.transform.jobs import project
+
+    output = project(ctx)
+    output.metadata["heavyModules"] = sorted(m for m in HEAVY_MODULES if m in sys.modules)
+    return output
+
+
+def report_progress(ctx: JobContext) -> Output:
+    """Publishes `value` progress updates as fast as it can, then sleeps a moment."""
+    for i in range(int(ctx.parameters["value"])):
+        ctx.progress(done=i + 1)
+    time.sleep(0.5)
+    return Output(kind="object", format="raw")

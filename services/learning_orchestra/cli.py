@@ -1,4 +1,10 @@
-"""`learning-orchestra`: run the server, or print its OpenAPI document."""
+"""`learning-orchestra`: run the server, or print its OpenAPI document.
+
+Nothing heavy is imported at module level, on purpose: every job's worker process re-imports
+the `__main__` module (multiprocessing's forkserver prepares each child like that), and
+`core.api` pulls in FastAPI, the routes and the table readers, which a worker must not pay for
+(tests/core/test_worker_imports.py checks it).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
-from .core.api import SERVICES
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -40,6 +44,8 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .core.api import SERVICES  # here, not at module level: see the module's docstring
+
     parser = argparse.ArgumentParser(prog="learning-orchestra", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 

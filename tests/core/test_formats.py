@@ -141,3 +141,18 @@ def test_missing_output_and_item_errors() -> None:
     with pytest.raises(JobFailed, match="not a dict"):
         item([1], "a", "x")
     assert item({"a": 1}, "a", "x") == 1
+
+
+def test_a_table_of_parts_loads_as_one_dataframe(tmp_path: Path) -> None:
+    """core/tables.py's second layout: table/part-*.parquet, read in name order."""
+    volume = ArtifactVolume(tmp_path, key=b"k")
+    staging = volume.staging_dir("step", "r1")
+    (staging / "table").mkdir()
+    for index in range(11):  # part-00010 sorts after part-00009
+        part = pd.DataFrame({"n": [2 * index, 2 * index + 1], "s": ["a", None]})
+        part.to_parquet(staging / "table" / f"part-{index:05d}.parquet", index=False)
+    volume.commit("step", "r1", staging, kind="table", fmt="parquet")
+    loaded = load_output(volume, {"name": "step", "status": "finished", "_artifact": "r1"})
+    assert loaded["n"].tolist() == list(range(22))
+    assert loaded.index.tolist() == list(range(22))
+    assert loaded["s"].tolist()[:2] == ["a", None]

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from learning_orchestra.core.artifacts import ArtifactVolume
 from learning_orchestra.core.errors import Conflict, Invalid, MethodNotAllowed
-from learning_orchestra.core.jobs import INTERRUPTED, Supervisor
+from learning_orchestra.core.jobs import INTERRUPTED, SWEEP_MIN_AGE_SECONDS, Supervisor
 from learning_orchestra.core.model import new_step
 from learning_orchestra.core.service import StepService
 from learning_orchestra.core.settings import Settings
@@ -45,6 +45,7 @@ RUNNERS = [
     "exit_abruptly",
     "hog_memory",
     "spawn_grandchild",
+    "report_progress",
 ]
 TYPES = {
     r: StepType(
@@ -56,7 +57,10 @@ TYPES = {
 
 class Harness:
     def __init__(self, root: Path, **settings: Any) -> None:
-        self.settings = Settings(data_dir=root, lease_seconds=1.5, concurrency=2, **settings)
+        # allow_private_urls: datasets come from the local files_server (an SSRF opt-in)
+        self.settings = Settings(
+            data_dir=root, lease_seconds=1.5, concurrency=2, allow_private_urls=True, **settings
+        )
         self.store = SqliteStore(root / "store.sqlite3")
         self.volume = ArtifactVolume(root)
         self.supervisor = Supervisor(
@@ -482,3 +486,141 @@ async def test_lease_renewals_do_not_bump_the_version(tmp_path: Path) -> None:
     finally:
         await h.supervisor.stop()
         await h.store.close()
+
+
+async def test_progress_writes_are_coalesced_and_the_last_value_kept(harness: Harness) -> None:
+    """5000 progress messages as fast as the worker can send them: a handful of store writes
+    (a new version each), and the last value is what the step shows."""
+    await harness.submit("report_progress", "chatty", value=5000)
+    doc = await harness.wait("chatty")
+    assert doc["status"] == "finished", doc["exception"]
+    assert doc["progress"] == {"done": 5000}
+    assert doc["version"] < 60  # insert, claim, finish, and progress at most 4 per second
+
+
+def _running(name: str, owner: str, run: str, **extra: Any) -> dict[str, Any]:
+    doc = new_step(
+        name, "test/sleep", alias=None, parameters={"name": name}, parents=[], waiting_for=[]
+    )
+    doc.update(
+        status="running",
+        runs=1,
+        _lease={"owner": owner, "run": run, "expires": 4_000_000_000.0},
+        **extra,
+    )
+    return doc
+
+
+async def test_a_dead_instances_steps_fail_at_once_a_live_ones_do_not(tmp_path: Path) -> None:
+    """On start, a step whose lease belongs to a supervisor that is provably gone (its instance
+    lock is free) is failed 'interrupted' at once, though its lease has not expired; one whose
+    owner lives (holds its lock) is left running."""
+    (tmp_path / "instances").mkdir()
+    (tmp_path / "instances" / "0123456789ab.lock").touch()  # left by a crashed instance
+    store = SqliteStore(tmp_path / "store.sqlite3")
+    await store.open()
+    # another replica, alive (it holds its lock), serving other step types: it must leave
+    # the crashed instance's lock for the service that runs its steps
+    live = Supervisor(store, ArtifactVolume(tmp_path), Settings(data_dir=tmp_path), [])
+    await store.insert(_running("crashed", "host:99:0123456789ab", "0001-aa"))
+    await store.insert(_running("alive", live.instance, "0001-bb"))
+    await live.start()
+    assert (tmp_path / "instances" / "0123456789ab.lock").exists()
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        doc = await h.store.get("crashed")
+        assert doc["status"] == "failed" and doc["exception"] == INTERRUPTED
+        assert (await h.store.get("alive"))["status"] == "running"
+        assert not (tmp_path / "instances" / "0123456789ab.lock").exists()
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+        await live.stop()
+        await store.close()
+
+
+async def test_start_sweeps_orphaned_files_and_keeps_live_ones(tmp_path: Path) -> None:
+    volume = ArtifactVolume(tmp_path)
+    old = 2 * SWEEP_MIN_AGE_SECONDS
+
+    def make(path: Path, age: float = old) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent.name in ("uploads", "logs"):
+            path.write_text("x")
+        else:
+            path.mkdir()
+        stamp = os.path.getmtime(path) - age
+        os.utime(path, (stamp, stamp))
+        return path
+
+    orphans = [
+        make(tmp_path / "staging" / "gone.0001-aaaa"),
+        make(tmp_path / "scratch" / "gone" / "0001-aaaa"),
+        make(tmp_path / "artifacts" / "gone" / "0001-aaaa"),
+        make(tmp_path / "artifacts" / "kept" / "0001-old0"),  # not the step's current output
+        make(tmp_path / "uploads" / "gone.0123"),
+        make(tmp_path / "uploads" / ".incoming.4567"),
+        make(tmp_path / "logs" / "gone.log"),
+    ]
+    other_replica = Harness(tmp_path)
+    await other_replica.store.open()
+    await other_replica.supervisor.start()  # holds its lock: its running job is live
+    upload = make(tmp_path / "uploads" / "kept.89ab")
+    replaced = make(tmp_path / "uploads" / "renamed.89ab")  # re-run since from a URL
+    orphans.append(replaced)
+    await other_replica.store.insert(
+        _running("live", other_replica.supervisor.instance, "0002-cccc")
+    )
+    kept = new_step(
+        "kept",
+        "test/succeed",
+        alias=None,
+        parameters={"name": "kept", "datasetURI": "upload:kept.csv"},
+        parents=[],
+        waiting_for=[],
+        extra={"_internal": {"upload": str(upload)}},
+    )
+    kept.update(status="failed", _artifact="0002-cur0")
+    await other_replica.store.insert(kept)
+    renamed = new_step(
+        "renamed",
+        "test/succeed",
+        alias=None,
+        parameters={"name": "renamed", "datasetURI": "https://example.org/a.csv"},
+        parents=[],
+        waiting_for=[],
+        extra={"_internal": {"upload": str(replaced)}},
+    )
+    await other_replica.store.insert(renamed)
+    keep = [
+        upload,
+        make(tmp_path / "uploads" / "arriving.cdef", age=0),  # may still be streaming in
+        make(tmp_path / "staging" / "live.0002-cccc"),
+        make(tmp_path / "scratch" / "live" / "0002-cccc"),
+        make(tmp_path / "artifacts" / "kept" / "0002-cur0"),
+        make(tmp_path / "logs" / "kept.log"),
+    ]
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        assert [p for p in orphans if p.exists()] == []
+        assert [p for p in keep if not p.exists()] == []
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+        await other_replica.supervisor.stop()
+        await other_replica.store.close()
+    del volume
+
+
+async def test_rerun_removes_what_a_crash_left_of_earlier_runs(harness: Harness) -> None:
+    await harness.submit("succeed", "again", value=1)
+    assert (await harness.wait("again"))["status"] == "finished"
+    left = harness.volume.root / "scratch" / "again" / "0001-dead"
+    left.mkdir(parents=True)
+    await harness.steps.rerun(TYPES["succeed"], "again", {"value": 2})
+    assert not left.exists()
+    assert (await harness.wait("again"))["status"] == "finished"

@@ -515,3 +515,30 @@ async def test_sqlite_data_survives_close_and_reopen(tmp_path: Path) -> None:
             assert await changes.next(DELIVERY) == new
     finally:
         await reopened.close()
+
+
+async def test_sqlite_change_log_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """Every change logs a full copy of the document: a large document changed many times must
+    not grow the store by a copy per change (issue 6: 15 MB x 53 versions = 1.7 GB)."""
+    sqlite = SqliteStore(tmp_path / "store.sqlite3")
+    sqlite.keep_change_bytes = 1 << 20  # 1 MB of log
+    await sqlite.open()
+    try:
+        await sqlite.insert(step("big", description="x" * 100_000))
+        async with sqlite.watch("big") as changes:
+            for version in range(60):  # 6 MB of changes
+                await sqlite.update("big", {"description": f"{version}" + "y" * 100_000})
+            # a watcher that fell behind still gets the latest version
+            latest = None
+            while (change := await changes.next(0.1)) is not None:
+                latest = change
+        assert latest is not None and latest["description"].startswith("59")
+
+        def logged(db: Any) -> tuple[int, int]:
+            row = db.execute("SELECT COUNT(*), SUM(LENGTH(doc)) FROM changes").fetchone()
+            return int(row[0]), int(row[1])
+
+        rows, size = await sqlite._run(logged)
+        assert rows < 61 and size <= (1 << 20) * 5 // 4  # trimmed each quarter of the budget
+    finally:
+        await sqlite.close()

@@ -8,10 +8,15 @@ and `$nin` match everything for it).
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import decimal
+import io
 import json
 import math
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +25,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from learning_orchestra.core.errors import Invalid
-from learning_orchestra.core.tables import OPERATORS, parse_query, read_page, to_expression
+from learning_orchestra.core.errors import Invalid, NotFound
+from learning_orchestra.core.tables import (
+    OPERATORS,
+    TABLE_FILE,
+    ScanTimeout,
+    TableReader,
+    dumps,
+    parse_query,
+    read_page,
+    table_files,
+    table_location,
+    to_expression,
+)
 
 NAN = float("nan")
 
@@ -576,3 +592,209 @@ def test_parse_query_refuses_bad_json(text: str) -> None:
 def test_parse_query_refuses_non_objects(text: str) -> None:
     with pytest.raises(Invalid, match="must be a JSON object"):
         parse_query(text)
+
+
+# -- layout: one file or several parts ---------------------------------------------------------
+
+
+def parts_table(
+    folder: Path, rows: list[dict[str, Any]], schema: pa.Schema, sizes: list[int]
+) -> Path:
+    """The rows as a table of parts (`table/part-00000.parquet`, ...) in output folder
+    `folder`, part i holding sizes[i] rows in row groups of 7."""
+    (folder / "table").mkdir(parents=True)
+    start = 0
+    for index, size in enumerate(sizes):
+        write(folder / "table" / f"part-{index:05d}.parquet", rows[start : start + size], schema, 7)
+        start += size
+    assert start == len(rows)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [{"n": n, "even": n % 2 == 0} for n in range(2500)]
+    schema = pa.schema([("n", pa.int64()), ("even", pa.bool_())])
+    # part names sort as numbers do only with their zeros: 10 parts, one of them empty
+    return parts_table(
+        tmp_path_factory.mktemp("parts"), rows, schema, [3, 300, 0, 700, 1, 496, 250, 250, 250, 250]
+    )
+
+
+def test_a_table_of_parts_reads_as_one(parts: Path, long_table: Path) -> None:
+    assert [p.name for p in table_files(parts)][:3] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    assert table_files(parts / "table") == table_files(parts)  # the parts folder itself
+    assert table_files(long_table) == [long_table]
+    for skip, limit in [(0, 5), (0, 2500), (2, 3), (300, 10), (1003, 2), (1999, 700), (2600, 5)]:
+        assert read_page(parts, skip=skip, limit=limit) == read_page(
+            long_table, skip=skip, limit=limit
+        )
+    for query in [{"even": False}, {"n": {"$in": [2, 303, 1004, 2499]}}, {"n": {"$gt": 2497}}]:
+        for skip in (0, 1, 2, 700):
+            assert read_page(parts, skip=skip, limit=50, query=query) == read_page(
+                long_table, skip=skip, limit=50, query=query
+            )
+
+
+def test_an_output_folder_with_one_file(tmp_path: Path, long_table: Path) -> None:
+    (tmp_path / TABLE_FILE).write_bytes(long_table.read_bytes())
+    assert table_files(tmp_path) == [tmp_path / TABLE_FILE]
+    assert table_location(tmp_path) == tmp_path / TABLE_FILE
+    assert read_page(tmp_path, skip=10, limit=2) == [
+        {"n": 10, "even": True},
+        {"n": 11, "even": False},
+    ]
+
+
+def test_parts_must_share_one_schema(tmp_path: Path) -> None:
+    (tmp_path / "table").mkdir()
+    write(tmp_path / "table" / "part-00000.parquet", [{"a": 1}], pa.schema([("a", pa.int64())]), 1)
+    write(
+        tmp_path / "table" / "part-00001.parquet", [{"a": "x"}], pa.schema([("a", pa.string())]), 1
+    )
+    assert table_location(tmp_path) == tmp_path / "table"
+    with pytest.raises(Invalid, match="one schema"):
+        read_page(tmp_path, skip=0, limit=1)
+
+
+# -- reading only what a page needs -------------------------------------------------------------
+
+
+def corrupt_group(path: Path, group: int) -> None:
+    """Overwrite the data of row group `group` of the file at `path`, keeping its footer: any
+    read of that group fails from then on."""
+    meta = pq.read_metadata(path)
+    data = bytearray(path.read_bytes())
+    for column in range(meta.num_columns):
+        chunk = meta.row_group(group).column(column)
+        start = chunk.dictionary_page_offset or chunk.data_page_offset
+        data[start : start + chunk.total_compressed_size] = b"\xff" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))
+
+
+def test_a_skip_jumps_over_row_groups_without_reading_them(tmp_path: Path) -> None:
+    rows = [{"n": n, "s": f"row {n}"} for n in range(100)]
+    path = write(
+        tmp_path / "t.parquet", rows, pa.schema([("n", pa.int64()), ("s", pa.string())]), 10
+    )
+    assert read_page(path, skip=0, limit=1) == [rows[0]]  # the footer is cached now
+    for group in range(5):
+        corrupt_group(path, group)
+    with pytest.raises(OSError):
+        read_page(path, skip=0, limit=1)
+    # rows 50.. are in groups 5.. : read from the footer's row counts alone, groups 0-4 unread
+    assert read_page(path, skip=50, limit=3) == rows[50:53]
+    assert read_page(path, skip=95, limit=10) == rows[95:]
+    assert read_page(path, skip=2**63, limit=10) == []  # any skip, nothing read
+
+
+def test_a_huge_skip_with_a_query_reads_only_its_columns(tmp_path: Path) -> None:
+    rows = [{"n": n, "s": f"row {n}"} for n in range(100)]
+    path = write(
+        tmp_path / "t.parquet", rows, pa.schema([("n", pa.int64()), ("s", pa.string())]), 10
+    )
+    assert read_page(path, skip=10**18, limit=5, query={"n": {"$gte": 0}}) == []
+    assert read_page(path, skip=60, limit=3, query={"n": {"$gte": 0}}) == rows[60:63]
+
+
+def test_the_footer_cache_sees_a_changed_file(tmp_path: Path) -> None:
+    schema = pa.schema([("n", pa.int64())])
+    path = write(tmp_path / "t.parquet", [{"n": 1}], schema, 1)
+    assert read_page(path, skip=0, limit=5) == [{"n": 1}]
+    write(tmp_path / "other.parquet", [{"n": 2}, {"n": 3}], schema, 1).replace(path)
+    assert read_page(path, skip=0, limit=5) == [{"n": 2}, {"n": 3}]
+    path.unlink()
+    with pytest.raises(NotFound):
+        read_page(path, skip=0, limit=5)
+
+
+# -- the reader of the API process: bounded in concurrency and time ---------------------------
+
+
+def test_reader_pages_and_downloads(parts: Path, long_table: Path) -> None:
+    reader = TableReader(concurrency=2, timeout=60)
+
+    async def collect(chunks: Any) -> bytes:
+        return b"".join([chunk async for chunk in chunks])
+
+    page = asyncio.run(reader.page_json(parts, 5, 3, {"even": True}))
+    assert json.loads(page) == [{"n": n, "even": True} for n in (10, 12, 14)]
+    everything = json.loads(asyncio.run(reader.all_rows_json(parts)))
+    assert everything == read_page(long_table, skip=0, limit=3000)
+    csv = asyncio.run(collect(reader.csv_chunks(parts))).decode().splitlines()
+    assert csv[0] == '"n","even"' and len(csv) == 2501 and csv[1:3] == ["0,true", "1,false"]
+    joined = pq.read_table(io.BytesIO(asyncio.run(collect(reader.parquet_chunks(parts)))))
+    assert joined.equals(pq.read_table(long_table))
+
+
+def test_a_read_past_its_deadline_is_a_503(long_table: Path) -> None:
+    with pytest.raises(ScanTimeout) as caught:
+        read = TableReader(concurrency=1, timeout=1e-9).page_json(long_table, 0, 5, None)
+        asyncio.run(read)
+    assert caught.value.status_code == 503
+    assert "LO_SCAN_TIMEOUT" in caught.value.message and "format=csv" in caught.value.message
+
+
+def test_waiting_for_a_reader_thread_counts_against_the_deadline(long_table: Path) -> None:
+    reader = TableReader(concurrency=1, timeout=0.2)
+    release = threading.Event()
+    busy = reader._executor.submit(release.wait, 60)  # the only reader thread, taken
+
+    async def read_while_busy() -> None:
+        try:
+            await reader.page_json(long_table, 0, 5, None)
+        finally:
+            release.set()
+
+    with pytest.raises(ScanTimeout):
+        asyncio.run(read_while_busy())
+    assert busy.result() is True
+    assert json.loads(asyncio.run(reader.page_json(long_table, 0, 1, None))) == [
+        {"n": 0, "even": True}
+    ]
+
+
+def test_rows_are_written_as_json_like_jsonable_encoder() -> None:
+    value = {
+        "day": datetime.date(2020, 1, 2),
+        "at": datetime.datetime(2020, 1, 2, 3, 4, 5),
+        "price": decimal.Decimal("1.50"),
+        "whole": decimal.Decimal("3"),
+        "raw": b"ab",
+        "tags": ["a"],
+    }
+    assert json.loads(dumps(value)) == {
+        "day": "2020-01-02",
+        "at": "2020-01-02T03:04:05",
+        "price": 1.5,
+        "whole": 3,
+        "raw": "ab",
+        "tags": ["a"],
+    }
+
+
+def test_reading_a_table_imports_neither_pyarrow_dataset_nor_pandas(long_table: Path) -> None:
+    """What the API process does on a page read (see also tests/core/test_api_imports.py)."""
+    script = (
+        "import sys, pathlib\n"
+        "from learning_orchestra.core.tables import read_page\n"
+        f"path = pathlib.Path({str(long_table)!r})\n"
+        "assert read_page(path, skip=3, limit=2, query={'even': True})\n"
+        "assert read_page(path, skip=1000, limit=2)\n"
+        "heavy = ('pyarrow.dataset', 'pyarrow.acero', 'pandas')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_query_naming_no_column_keeps_every_row(long_table: Path) -> None:
+    everything = read_page(long_table, skip=5, limit=20)
+    assert read_page(long_table, skip=5, limit=20, query={"$and": [{}]}) == everything
+    assert read_page(long_table, skip=5, limit=20, query={"$or": [{}, {"n": 3}]}) == everything

@@ -1,7 +1,8 @@
 """End to end: the real `learning-orchestra serve` process, real HTTP, the real client.
 
 Covers what a crash does: a server killed with SIGKILL mid-ingest is restarted on the same
-data directory; the finished dataset is intact and the interrupted one is `failed`.
+data directory; the finished dataset is intact, the interrupted one is `failed` as soon as the
+server is back (not when its lease expires), and nothing the dead runs wrote stays on disk.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ def _rows(url: str, name: str, skip: int, limit: int) -> list[dict]:
     return items
 
 
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
 def test_ingest_crash_and_restart(tmp_path: Path, files_server: str) -> None:
-    server = ServerProcess(tmp_path / "data")
+    # A lease far longer than the test: the restarted server must not wait for it to expire.
+    # One dataset job at a time, so an upload can wait, pending, behind the slow ingest.
+    data = tmp_path / "data"
+    server = ServerProcess(data, {"LO_LEASE_SECONDS": "600", "LO_CONCURRENCY": "1"})
     server.start()
     try:
         observer = Observer(server.url)
@@ -53,6 +61,17 @@ def test_ingest_crash_and_restart(tmp_path: Path, files_server: str) -> None:
         metadata = observer.observe("slow", since=0, timeout=10)
         while metadata["status"] != "running":
             metadata = observer.observe("slow", since=metadata["version"], timeout=10)
+        # An upload queued behind it, cancelled before it started: its file is kept, so that
+        # it can be re-run.
+        csv.insert_dataset_async("uploaded", file=str(data_file("titanic/test.csv")))
+        assert (
+            httpx.get(f"{server.url}{BASE}/dataset/csv/uploaded").json()["result"][0]["status"]
+            == "pending"
+        )
+        cancel = httpx.post(f"{server.url}{BASE}/dataset/csv/uploaded/cancel")
+        assert cancel.status_code == 200 and cancel.json()["result"]["status"] == "cancelled"
+        assert len(_files(data / "uploads")) == 1
+        assert _files(data / "scratch") and _files(data / "staging")  # the slow ingest's
         assert server.process is not None
         workers = psutil.Process(server.process.pid).children(recursive=True)
         assert workers, "jobs run in worker processes"
@@ -62,11 +81,20 @@ def test_ingest_crash_and_restart(tmp_path: Path, files_server: str) -> None:
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
 
         server.start()
-        with pytest.raises(StepFailed) as failure:
-            Observer(server.url).wait("slow", timeout=30)
-        assert "interrupted" in failure.value.exception
+        # Failed at once: the dead server's lease would last ten more minutes.
         slow = httpx.get(f"{server.url}{BASE}/dataset/csv/slow").json()["result"][0]
         assert slow["status"] == "failed" and slow["finished"] is False
+        assert "interrupted" in slow["exception"]
+        with pytest.raises(StepFailed) as failure:
+            Observer(server.url).wait("slow", timeout=1)
+        assert "interrupted" in failure.value.exception
+        # What the dead run wrote is gone; the cancelled upload's file is kept.
+        assert _files(data / "scratch") == [] and _files(data / "staging") == []
+        assert len(_files(data / "uploads")) == 1
+        response = httpx.patch(f"{server.url}{BASE}/dataset/csv/uploaded", json={})
+        assert response.status_code == 201, response.text
+        assert Observer(server.url).wait("uploaded", timeout=60)["rows"] == 418
+        assert _files(data / "uploads") == []  # ingested: the upload is not kept
 
         intact = httpx.get(f"{server.url}{BASE}/dataset/csv/titanic_train").json()["result"][0]
         assert intact["status"] == "finished" and intact["rows"] == 891

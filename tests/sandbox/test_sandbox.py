@@ -50,6 +50,30 @@ WORKER = textwrap.dedent(
     spec = JobSpec(name="probe", step_type="function/python", runner="", run="r9",
                    parameters={}, parents={}, data_dir=str(data), key=volume.key,
                    settings={"data_dir": str(data), "job_timeout": 30})
+    if sys.argv[3] != "fresh":  # lent a pooled interpreter, as a server's supervisor does
+        import asyncio, dataclasses
+        from learning_orchestra.core.settings import Settings
+        from learning_orchestra.sandbox.pool import SandboxPool
+        from learning_orchestra.steps.function import STEP_TYPES
+
+        pool = SandboxPool(Settings(data_dir=data), STEP_TYPES)  # kept: its zygote lives
+
+        async def lend():
+            for _ in range(1200):  # its zygote imports numpy and pandas first
+                lent = await pool.lend(STEP_TYPES[0])
+                if lent is not None:
+                    return lent
+                await asyncio.sleep(0.1)
+            raise TimeoutError("no pooled interpreter")
+
+        lent = asyncio.run(lend())
+        if sys.argv[3] == "dead":  # it died before its job: the run starts a fresh one
+            import psutil
+            for process in psutil.Process(lent.pid).children(recursive=True):
+                process.kill()
+            psutil.Process(lent.pid).kill()
+            psutil.Process(lent.pid).wait(10)
+        spec = dataclasses.replace(spec, sandbox=lent.handle)
     sandbox.sandbox_user = lambda name: None  # as when the server is not root
     box = sandbox.Sandbox(JobContext(spec, None))
     report = box.run(sandbox.Request(code=sys.stdin.read(), parameters={"data": str(data)}))
@@ -87,25 +111,40 @@ response = results
 
 
 @pytest.mark.skipif(LANDLOCK == 0, reason="this kernel has no Landlock")
-def test_landlock_alone_confines_the_code(tmp_path: Path) -> None:
+@pytest.mark.parametrize("interpreter", ["fresh", "pooled", "dead"])
+def test_landlock_alone_confines_the_code(tmp_path: Path, interpreter: str) -> None:
+    """In a freshly started child, and in a pooled interpreter (sandbox/pool.py) the same;
+    a pooled interpreter that died before its job is replaced by a fresh child."""
     data, out = tmp_path / "data", tmp_path / "out"
     finished = subprocess.run(
-        [sys.executable, "-c", WORKER, str(data), str(out)],
+        [sys.executable, "-c", WORKER, str(data), str(out), interpreter],
         input=PROBE,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
-    assert json.loads(finished.stdout.splitlines()[-1]) == {"user": None, "landlock": LANDLOCK}
+    # Emulated non-root (as root): a user namespace of its own, like a real non-root server
+    # (tests/sandbox/test_isolation.py runs one). Asserted, so that CI fails without it.
+    assert json.loads(finished.stdout.splitlines()[-1]) == {
+        "user": None,
+        "landlock": LANDLOCK,
+        "namespaces": ["user", "mount", "network"],
+        "network": "loopback",
+        "privateTmp": True,
+        "unixSockets": "blocked",
+        "pooled": interpreter == "pooled",
+    }
     results = json.loads((out / "value.json").read_text())
     refused = {k: v for k, v in results.items() if v != "ok"}
+    # The data directory lies under /tmp here, which is the child's own tmpfs: only its
+    # scratch folder is mounted back there, so the rest is not even found.
     expected = {
-        "read key": "PermissionError",
-        "read artifact": "PermissionError",
-        "write artifact": "PermissionError",
+        "read key": "FileNotFoundError",
+        "read artifact": "FileNotFoundError",
+        "write artifact": "FileNotFoundError",
+        "write tmp": "PermissionError",  # writable /tmp would cover the mounted-back inputs
         "write data dir": "PermissionError",
-        "write tmp": "PermissionError",
         "write parent": "PermissionError",
     }
     if LANDLOCK >= 6:  # signals scoped to the sandbox (Linux 6.12+)
@@ -113,6 +152,7 @@ def test_landlock_alone_confines_the_code(tmp_path: Path) -> None:
     assert refused == expected
     assert (out / "files" / "mine.txt").read_text() == "x"
     assert (data / "artifacts" / "victim" / "r1" / "value.json").read_text() == "42"
+    # /tmp is the code's own tmpfs: writing there works and reaches nothing outside
     assert not (data / "planted").exists() and not Path("/tmp/lo-landlock-escape").exists()
 
 

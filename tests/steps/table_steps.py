@@ -42,6 +42,7 @@ def app_client(tmp: Path, **settings: Any) -> TestClient:
     from learning_orchestra.core.api import create_app
     from learning_orchestra.core.settings import Settings
 
+    settings.setdefault("allow_private_urls", True)  # the local files_server (SSRF opt-in)
     config = Settings(data_dir=tmp / "data", lease_seconds=3, job_timeout=120, **settings)
     return TestClient(create_app(settings=config))
 

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,6 +116,7 @@ def app_client(tmp: Path, **settings: Any) -> TestClient:
     from learning_orchestra.core.api import create_app
     from learning_orchestra.core.settings import Settings
 
+    settings.setdefault("allow_private_urls", True)  # the local files_server (SSRF opt-in)
     config = Settings(data_dir=tmp / "data", lease_seconds=3, job_timeout=120, **settings)
     return TestClient(create_app(settings=config))
 
@@ -755,3 +757,139 @@ def test_delete_a_running_step(api: TestClient, files_server: str) -> None:
     time.sleep(0.3)
     assert metadata(api, "slow") == meta
     assert table_rows(api, "slow") == TYPED_ROWS
+
+
+# -- the CSV parser itself (steps/dataset/jobs.py), on small blocks -----------------------------
+# One pass with the first block's types, a full inference pass only when a later value does
+# not fit. BLOCK_SIZE is made tiny so the first block is a few lines.
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from learning_orchestra.steps.dataset import jobs
+
+    monkeypatch.setattr(jobs, "BLOCK_SIZE", 64)
+    return jobs
+
+
+def parse(jobs: Any, tmp_path: Path, text: str) -> tuple[dict[str, str], pa.Table]:
+    source = tmp_path / "in.csv"
+    source.write_text(text)
+    types, rows = jobs.csv_to_parquet(source, tmp_path / "out.parquet")
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert rows == table.num_rows
+    return types, table
+
+
+def test_a_late_value_widens_its_column_as_if_inferred_over_the_whole_file(
+    small_blocks: Any, tmp_path: Path
+) -> None:
+    lines = ["i,b,empty_first,never,f,t"]
+    lines += [f"{n},true,,,{n},x" for n in range(40)]  # the first blocks: narrow types
+    lines += ["2.5,yes,7,,1e3,y", "3,FaLsE, 8 ,,2,z"]
+    types, table = parse(small_blocks, tmp_path, "\n".join(lines) + "\n")
+    assert types == {
+        "i": "float",  # a fraction late in a column of whole numbers
+        "b": "string",  # a word late in a column of booleans
+        "empty_first": "integer",  # no value in the first block, integers later
+        "never": "string",  # no value anywhere
+        "f": "float",  # 1e3 is a number but not an integer
+        "t": "string",
+    }
+    assert table.schema.field("i").type == pa.float64()
+    assert table.column("i").to_pylist()[-3:] == [39.0, 2.5, 3.0]
+    assert table.column("b").to_pylist()[-2:] == ["yes", "FaLsE"]
+    assert table.column("empty_first").to_pylist()[-3:] == [None, 7, 8]  # spaces around
+    assert table.column("never").null_count == 42
+    assert table.column("f").to_pylist()[-2:] == [1000.0, 2.0]
+
+
+def test_types_that_hold_in_the_first_block_are_kept(small_blocks: Any, tmp_path: Path) -> None:
+    lines = ["i,b,f,s"] + [f"{n},{'TRUE' if n % 2 else 'false'},{n / 4},s{n}" for n in range(60)]
+    types, table = parse(small_blocks, tmp_path, "\n".join(lines) + "\n")
+    assert types == {"i": "integer", "b": "boolean", "f": "float", "s": "string"}
+    assert table.column("b").to_pylist()[:3] == [False, True, False]
+    assert table.column("i").to_pylist() == list(range(60))
+
+
+def test_ones_and_zeros_are_integers_not_booleans(small_blocks: Any, tmp_path: Path) -> None:
+    lines = ["flag,mixed"] + ["1,true"] * 20 + ["0,1"]
+    types, table = parse(small_blocks, tmp_path, "\n".join(lines) + "\n")
+    assert types == {"flag": "integer", "mixed": "string"}
+    assert table.column("mixed").to_pylist()[-2:] == ["true", "1"]
+
+
+def test_a_header_alone_and_a_malformed_line(small_blocks: Any, tmp_path: Path) -> None:
+    types, table = parse(small_blocks, tmp_path, "a,b\n")
+    assert types == {"a": "string", "b": "string"} and table.num_rows == 0
+    bad = "a,b\n" + "1,2\n" * 30 + "1,2,3\n"
+    with pytest.raises(pa.ArrowInvalid, match="Expected 2 columns"):
+        parse(small_blocks, tmp_path, bad)
+
+
+def test_rows_are_written_in_large_row_groups(
+    small_blocks: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As pyarrow.parquet.write_table groups them (ROW_GROUP_ROWS), not one group per block,
+    or smaller when a group would exceed ROW_GROUP_BYTES; progress about once a second."""
+    monkeypatch.setattr(small_blocks, "ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr(small_blocks, "PROGRESS_SECONDS", 0.0)
+    source = tmp_path / "in.csv"
+    source.write_text("n,s\n" + "".join(f"{n},text {n}\n" for n in range(1050)))
+    reported: list[int] = []
+    _, rows = small_blocks.csv_to_parquet(source, tmp_path / "out.parquet", reported.append)
+    meta = pq.read_metadata(tmp_path / "out.parquet")
+    groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+    assert rows == 1050 and groups == [100] * 10 + [50]
+    assert reported and reported == sorted(reported) and reported[-1] <= 1050
+    assert pq.read_table(tmp_path / "out.parquet").column("n").to_pylist() == list(range(1050))
+
+    monkeypatch.setattr(small_blocks, "ROW_GROUP_BYTES", 2000)  # about 150 rows of this table
+    small_blocks.csv_to_parquet(source, tmp_path / "bytes.parquet")
+    meta = pq.read_metadata(tmp_path / "bytes.parquet")
+    assert 1050 / 100 < meta.num_row_groups <= 1050 / 10
+    assert pq.read_table(tmp_path / "bytes.parquet").column("n").to_pylist() == list(range(1050))
+
+
+# -- a table stored as several parts, through every route that reads tables ------------------
+
+
+def test_a_table_of_parts_reads_as_one_everywhere(shared: TestClient) -> None:
+    """core/tables.py's second layout (table/part-*.parquet, what a Spark job writes): a copy
+    of the "train" dataset whose output is rewritten as three parts and re-signed reads back
+    exactly as "train" does, through pages, queries and every result format."""
+    from learning_orchestra.core.tables import TABLE_FILE
+
+    female = {"skip": 5, "limit": 50, "query": '{"Sex": "female"}'}
+    content = data_file("titanic/train.csv").read_bytes()
+    assert upload(shared, "parts", content, "train.csv").status_code == 201
+    assert wait(shared, "parts")["status"] == "finished"
+    volume = shared.app.state.steps.volume
+    (run_dir,) = (data_dir(shared) / "artifacts" / "parts").iterdir()
+    table = pq.read_table(run_dir / TABLE_FILE)
+    staging = volume.staging_dir("parts", "new")
+    (staging / "table").mkdir()
+    for index, (start, stop) in enumerate([(0, 300), (300, 301), (301, table.num_rows)]):
+        part = staging / "table" / f"part-{index:05d}.parquet"
+        pq.write_table(table.slice(start, stop - start), part, row_group_size=64)
+    shutil.rmtree(run_dir)
+    volume.commit("parts", run_dir.name, staging, kind="table", fmt="parquet")
+    assert sorted(p.name for p in (run_dir / "table").iterdir())[0] == "part-00000.parquet"
+    try:
+        for params in ({"skip": 300, "limit": 100}, {"skip": 1, "limit": 1}, female):
+            assert (
+                shared.get(f"{CSV}/parts", params=params).json()["result"]
+                == shared.get(f"{CSV}/train", params=params).json()["result"]
+            )
+        assert table_rows(shared, "parts") == table_rows(shared, "train")
+        as_csv = {
+            name: shared.get(f"{CSV}/{name}/result", params={"format": "csv"}).content
+            for name in ("parts", "train")
+        }
+        assert as_csv["parts"] == as_csv["train"]
+        # format=parquet: the parts joined into one file as it streams
+        as_parquet = shared.get(f"{CSV}/parts/result", params={"format": "parquet"})
+        assert as_parquet.status_code == 200
+        assert pq.read_table(io.BytesIO(as_parquet.content)).equals(table)
+    finally:
+        assert shared.delete(f"{CSV}/parts").status_code == 200

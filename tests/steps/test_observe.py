@@ -233,7 +233,7 @@ def test_events_carry_progress(api: TestClient, files_server: str) -> None:
     slots = api.app.state.settings.concurrency
     for i in range(slots):
         running(api, f"slow{i}", f"{files_server}/slow.csv")
-    rows = 120_000  # more than the ingest's progress interval (50,000 rows)
+    rows = 600_000  # more than one block of the ingest (4 MB): progress after the first
     content = b"id,value\n" + b"".join(b"%d,%d.5\n" % (i, i) for i in range(rows))
     response = api.post(
         CSV, data={"datasetName": "big"}, files={"file": ("big.csv", content, "text/csv")}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -331,6 +332,18 @@ def test_tensorflow_transform_and_explore(shared: TestClient, scaled: dict[str, 
     meta = finished(shared, EXPLORE_TF, "normalized_plot", layer)
     assert meta["shape"] == [200, 1]
     assert_plot(shared.get(f"{EXPLORE_TF}/normalized_plot").content)
+
+    # Once the tensorflow family's zygote has imported TensorFlow (sandbox/pool.py), runs
+    # go to interpreters forked from it, and work the same.
+    for attempt in range(120):
+        meta = finished(shared, TRANSFORM_TF, f"pooled{attempt}", body)
+        assert meta["shape"] == [891, 4]
+        if meta["sandbox"]["pooled"]:
+            break
+        time.sleep(0.5)
+    assert meta["sandbox"]["pooled"], "no tensorflow step ran in a pooled interpreter"
+    log = shared.get(f"{TRANSFORM_TF}/pooled{attempt}/logs").json()["result"]
+    assert "cpu_feature_guard" not in log  # the zygote started with TF_CPP_MIN_LOG_LEVEL=2
 
 
 def _root() -> bool:

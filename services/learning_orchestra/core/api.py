@@ -18,8 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from .artifacts import ArtifactVolume
+from .edge import EdgeGuard
 from .errors import LOError, StoreUnavailable, Unauthorized
 from .jobs import Supervisor
 from .routes import step_router
@@ -109,7 +111,9 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
         volume = ArtifactVolume(config.data_dir)
         store = store_from_url(config.resolved_store_url)
         await store.open()
-        supervisor = Supervisor(store, volume, config, step_types)
+        from ..sandbox.pool import pool_for  # pre-started sandbox interpreters, if needed
+
+        supervisor = Supervisor(store, volume, config, step_types, pool_for(config, step_types))
         app.state.store = store
         app.state.steps = StepService(store, volume, supervisor)
         await supervisor.recover()
@@ -119,6 +123,7 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
         finally:
             await supervisor.stop()
             await store.close()
+            app.state.steps.tables.close()
 
     title = "Learning Orchestra" + ("" if services is None else f" — {', '.join(names)}")
     app = FastAPI(
@@ -128,6 +133,19 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
         lifespan=lifespan,
     )
     _install_error_handlers(app)
+    # Added last = runs first: the edge guard refuses cross-site requests, body types a route
+    # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
+    origins = (settings or get_settings()).cors_origin_list
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+            expose_headers=["Location"],
+        )
+    uploads = [f"{BASE_PATH}{t.path}" for t in step_types if t.upload]
+    app.add_middleware(EdgeGuard, settings=settings, upload_paths=uploads)
 
     @app.get("/health", tags=["health"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -9,7 +9,8 @@ Layout under the data directory:
     staging/{name}.{run}/          where a run writes before it is committed (renamed)
     uploads/                       request bodies streamed to disk before a job parses them
     logs/{name}.log                captured stdout/stderr of the step's latest run
-    scratch/{name}/                a job's working directory
+    scratch/{name}/{run}/          a job's working directory
+    instances/{token}.lock         held (flock) by each live supervisor (core/jobs.py)
 
 The data directory and `scratch/` are closed to other users except for passing through
 (mode 0711), the other folders are private (0700): sandboxed user code, which runs as another
@@ -103,6 +104,13 @@ def _restrict(path: Path, remove: int) -> None:
         os.chmod(path, stat.S_IMODE(info.st_mode) & ~remove)
 
 
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
+
+
 class TamperedArtifact(Exception):
     """An artifact whose files do not match its signed manifest."""
 
@@ -110,8 +118,13 @@ class TamperedArtifact(Exception):
 class ArtifactVolume:
     """Paths and atomic commits on the data directory."""
 
-    def __init__(self, root: Path, key: bytes | None = None) -> None:
+    def __init__(self, root: Path, key: bytes | None = None, *, prepare: bool = True) -> None:
+        """The volume at `root`; `prepare` creates its folders and sets their modes (a job's
+        worker, whose server has done that already, skips it)."""
         self.root = Path(root).resolve()
+        if not prepare:
+            self.key = key if key is not None else self._load_key()
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         # Sandboxed user code runs as another user (docs/security.md): it may pass through
         # the data directory to its own scratch folder, and read or write nothing else here.
@@ -283,6 +296,61 @@ class ArtifactVolume:
         shutil.rmtree(folder if run is None else folder / run, ignore_errors=True)
         with contextlib.suppress(OSError):
             folder.rmdir()  # only once no run uses it
+
+    def clear_old_scratch(self, name: str, upto: int) -> None:
+        """Remove the working folders of runs numbered `upto` or less (run ids start with the
+        run's number): what a crash left of earlier runs, before the step runs again."""
+        folder = self.root / "scratch" / name
+        if not folder.is_dir():
+            return
+        for run_dir in folder.iterdir():
+            number = run_dir.name.partition("-")[0]
+            if number.isdigit() and int(number) <= upto:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+    def leftovers(self, min_age: float) -> dict[str, list[tuple[str, str]]]:
+        """What the volume holds, by kind, for `sweep` to judge against the store:
+        `artifacts`, `staging` and `scratch` as (step, run), `uploads` as ("", file name),
+        `logs` as (step, ""). Uploads and logs changed in the last `min_age` seconds are
+        left out (an upload may still be arriving)."""
+        recent = time.time() - min_age
+        found: dict[str, list[tuple[str, str]]] = {
+            "artifacts": [],
+            "staging": [],
+            "scratch": [],
+            "uploads": [],
+            "logs": [],
+        }
+        for kind in ("artifacts", "scratch"):
+            for step_dir in _entries(self.root / kind):
+                found[kind] += [(step_dir.name, run.name) for run in _entries(step_dir)]
+        for entry in _entries(self.root / "staging"):
+            name, _, run = entry.name.rpartition(".")
+            found["staging"].append((name, run))
+        for kind in ("uploads", "logs"):
+            for entry in _entries(self.root / kind):
+                with contextlib.suppress(OSError):
+                    if entry.lstat().st_mtime < recent:
+                        found[kind].append(
+                            ("", entry.name) if kind == "uploads" else (entry.stem, "")
+                        )
+        return found
+
+    def remove_leftovers(self, found: list[tuple[str, str, str]]) -> None:
+        """Remove entries `leftovers` listed, as (kind, step, run)."""
+        for kind, name, run in found:
+            if kind == "artifacts":
+                self.discard_run(name, run)
+            elif kind == "staging":
+                shutil.rmtree(self.root / "staging" / f"{name}.{run}", ignore_errors=True)
+            elif kind == "scratch":
+                self.clear_scratch(name, run)
+            elif kind == "uploads":
+                self.upload_path(run).unlink(missing_ok=True)
+            elif kind == "logs":
+                self.log_path(name).unlink(missing_ok=True)
 
     def remove(self, name: str) -> None:
         """Everything the volume holds for step `name`."""

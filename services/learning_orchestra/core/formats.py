@@ -1,6 +1,7 @@
 """Saving and loading a step's output inside a job, in the output's natural format.
 
-    pandas DataFrame          table.parquet   format "parquet"  (kind "table")
+    pandas DataFrame          table.parquet   format "parquet"  (kind "table"); a table of
+                              several parts (table/part-*.parquet, core/tables.py) loads as one
     numpy array               value.npy       format "npy"      (kind "array")
     JSON-able value           value.json      format "json"     (kind "object")
     dict with str keys        index.json      format "dict"     (kind "dict"): each value in
@@ -114,7 +115,14 @@ def read_output(folder: Path, fmt: str, files: Iterable[str], name: str) -> Any:
     if fmt == "parquet":
         import pandas as pd
 
-        return pd.read_parquet(folder / "table.parquet")
+        from .tables import table_files
+
+        parts = table_files(folder)  # one file, or the parts of one table (core/tables.py)
+        if len(parts) == 1:
+            return pd.read_parquet(parts[0])
+        if not parts:
+            raise JobFailed(f"the table of {name!r} is missing from the data volume")
+        return pd.concat([pd.read_parquet(part) for part in parts], ignore_index=True)
     if fmt == "raw":
         payload = [f for f in files if f != "manifest.json"]
         if len(payload) != 1:

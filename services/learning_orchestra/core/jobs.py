@@ -12,7 +12,15 @@ One supervisor lives in each service process that runs jobs. It
 - records the outcome: `finished` with the runner's metadata, or `failed`/`cancelled` with a
   readable reason — the previous output, if any, stays intact;
 - recovers after restarts: a `running` step whose lease expired is failed as "interrupted";
-  `pending` steps are simply claimed again.
+  so is, at once on start, a step whose lease belongs to a supervisor that is provably dead
+  (see `InstanceLock`); then the volume's orphaned staging, scratch and upload files are
+  swept (`sweep`). `pending` steps are simply claimed again.
+
+The event loop never parks a thread per job: a worker's pipe is read by the loop itself
+(`connect_read_pipe`) and its exit is awaited on the process sentinel, so long jobs leave the
+default executor to the rest of the server. Progress messages are coalesced: at most one store
+write per `PROGRESS_SECONDS` per job, the last value always written. Hooks (`SupervisorHook`)
+start and stop with the supervisor, e.g. a pool of pre-started processes.
 
 A step may also carry a `_job` (set by `StepService.start_job`): another runner to run on the
 step in place, e.g. `transform/dataType` casting a dataset's columns. Such a step is `running`
@@ -25,19 +33,26 @@ recomputed by its own runner.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
+import fcntl
 import logging
 import multiprocessing
 import os
+import pickle
 import secrets
 import signal
 import socket
+import struct
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import psutil
 
@@ -52,6 +67,12 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 LOG_EXCERPT = 64 * 1024
+#: At most one progress write per job per this many seconds (the last value always lands).
+PROGRESS_SECONDS = 0.25
+#: How often a running job's memory is measured and its lease, cancel flag and clock checked.
+MONITOR_SECONDS = 0.5
+#: Orphaned files younger than this are left alone: an upload may still be arriving.
+SWEEP_MIN_AGE_SECONDS = 60.0
 
 INTERRUPTED = (
     "interrupted: the worker running this step stopped before it finished "
@@ -67,7 +88,75 @@ class Job:
     started: float
     cancel_reason: str | None = None
     kill_reason: str | None = None  # set when the supervisor kills the worker itself
+    # Processes working for the job outside the worker's tree (a pooled sandbox interpreter
+    # lent to it, sandbox/pool.py): killed and measured with the worker, with their descendants.
+    companions: tuple[int, ...] = ()
     messages: list[tuple[Any, ...]] = field(default_factory=list)
+    progress: dict[str, Any] | None = None  # the latest progress not yet written
+    progress_written: float = 0.0  # monotonic time of the last progress write
+
+
+class SupervisorHook(Protocol):
+    """Something that lives as long as a supervisor (e.g. a pool of pre-started sandbox
+    interpreters): started after the supervisor's first recovery, stopped after its jobs."""
+
+    async def start(self, supervisor: Supervisor) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class InstanceLock:
+    """Tells whether the supervisor that owns a lease is still alive.
+
+    Each supervisor holds an exclusive `flock` on `{data_dir}/instances/{token}.lock` for its
+    whole life, and its owner id ends with that token. The kernel drops the lock when the
+    process dies, however it dies, so a supervisor that can take the lock of a lease's owner
+    knows that owner is gone: its `running` steps are failed at once instead of after the lease
+    expires. This works across restarts, PID namespaces and containers sharing the volume;
+    without the file (another host's volume, an older owner id) the lease expiry decides.
+    """
+
+    def __init__(self, root: Path, token: str) -> None:
+        self.folder = root / "instances"
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        self.token = token
+        self.path = self.folder / f"{token}.lock"
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def owner_is_dead(self, owner: str) -> bool:
+        """True only when `owner` held an instance lock here that nobody holds any more."""
+        token = owner.rpartition(":")[2]
+        if not token or token == self.token or not token.isalnum():
+            return False
+        path = self.folder / f"{token}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return False  # no lock file: not provably dead
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: the owner lives
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+        finally:
+            os.close(fd)
+
+    def remove_dead(self, owners: Iterable[str]) -> None:
+        """Delete the lock files of dead instances that own none of the leases `owners` (a
+        supervisor serving other step types than ours may still need to see them dead)."""
+        busy = {owner.rpartition(":")[2] for owner in owners}
+        for path in self.folder.glob("*.lock"):
+            if path.stem not in busy and self.owner_is_dead(f":{path.stem}"):
+                path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self.path.unlink(missing_ok=True)
 
 
 class Supervisor:
@@ -79,17 +168,27 @@ class Supervisor:
         volume: ArtifactVolume,
         settings: Settings,
         step_types: Iterable[StepType],
+        hooks: Iterable[SupervisorHook] = (),
     ) -> None:
         self.store = store
         self.volume = volume
         self.settings = settings
         self.types = {t.type: t for t in step_types}
-        self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        token = secrets.token_hex(6)
+        # host:pid for people reading the store; the token names this instance's lock file
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{token}"
+        self._instance_lock: InstanceLock | None = None
+        self._token = token
+        self.hooks: list[SupervisorHook] = list(hooks)
         self.slots = {t.step: asyncio.Semaphore(settings.concurrency) for t in self.types.values()}
         self.jobs: dict[str, Job] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._job_tasks: set[asyncio.Task[None]] = set()
+        # Memory readings walk /proc (smaps_rollup can take milliseconds for a big process):
+        # off the event loop, on a thread of their own rather than the shared default pool.
+        self._measure: concurrent.futures.ThreadPoolExecutor | None = None  # made by start
+        self._warm_task: asyncio.Task[None] | None = None
         self._mp = multiprocessing.get_context("forkserver")
         preload = {"learning_orchestra.core.worker"}
         for step_type in self.types.values():
@@ -98,9 +197,34 @@ class Supervisor:
         self._mp.set_forkserver_preload(sorted(preload))
 
     # -- lifecycle --------------------------------------------------------------------------
+    def add_hook(self, hook: SupervisorHook) -> None:
+        """Start and stop `hook` with this supervisor (add it before `start`)."""
+        self.hooks.append(hook)
+
     async def start(self) -> None:
+        """Recover what a dead instance left (steps, then files), start the hooks, then claim
+        and run jobs."""
+        if self._instance_lock is None:
+            self._instance_lock = InstanceLock(self.volume.root, self._token)
+            await self.recover()
+            await self.sweep()
+            running = await self.store.find(statuses=[Status.RUNNING])
+            self._instance_lock.remove_dead(
+                str((doc.get("_lease") or {}).get("owner", "")) for doc in running
+            )
+            for hook in self.hooks:
+                await hook.start(self)
+        if self._measure is None:
+            self._measure = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lo-mem")
         if self.types and self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="supervisor")
+            # Start the forkserver (it imports the services' heavy modules) now, in the
+            # background, rather than making the first job wait for it.
+            self._warm_task = asyncio.create_task(self._warm_up(), name="forkserver warm-up")
+
+    async def _warm_up(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(forkserver.ensure_running)
 
     async def stop(self) -> None:
         """Stop claiming, kill running workers and record their steps as interrupted."""
@@ -114,6 +238,21 @@ class Supervisor:
             self._kill(job)
         if self._job_tasks:
             await asyncio.wait(self._job_tasks, timeout=10)
+        if self._warm_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._warm_task, 30)
+            self._warm_task = None
+        for hook in reversed(self.hooks):
+            try:
+                await hook.stop()
+            except Exception:
+                log.exception("stopping %r failed", hook)
+        if self._measure is not None:
+            self._measure.shutdown(wait=False)
+            self._measure = None
+        if self._instance_lock is not None:
+            self._instance_lock.release()
+            self._instance_lock = None
 
     def wake(self) -> None:
         """Look for claimable steps now (a step was created or re-run in this process)."""
@@ -149,11 +288,17 @@ class Supervisor:
                     await self._wake.wait()
 
     async def recover(self) -> None:
-        """Fail `running` steps whose worker is gone (their lease expired)."""
+        """Fail `running` steps whose worker is gone: their lease expired, or its owner is
+        provably dead (`InstanceLock`)."""
         for doc in await self.store.find(types=self.types, statuses=[Status.RUNNING]):
             lease = doc.get("_lease") or {}
-            if doc.get("_queued") or doc["name"] in self.jobs or lease.get("expires", 0) > now():
+            if doc.get("_queued") or doc["name"] in self.jobs:
                 continue  # queued jobs have no worker yet: they are claimed, not recovered
+            owner_dead = self._instance_lock is not None and self._instance_lock.owner_is_dead(
+                str(lease.get("owner", ""))
+            )
+            if lease.get("expires", 0) > now() and not owner_dead:
+                continue
             failed = await self.store.update(
                 doc["name"],
                 self._ended(doc, Status.FAILED, INTERRUPTED),
@@ -163,6 +308,49 @@ class Supervisor:
             if failed is not None:
                 log.warning("step %s was interrupted; marked failed", doc["name"])
                 await self._record_run(failed, doc.get("_job"))
+
+    async def sweep(self) -> None:
+        """Remove what no step can use any more from the volume: staging and scratch folders
+        of runs that are not running (a crash left them), committed outputs no step points
+        to, uploads no step refers to, logs of deleted steps. The volume is listed before the
+        store is read, and a run that is running anywhere (another replica's included) is
+        kept, so a job started meanwhile is never touched; files younger than
+        SWEEP_MIN_AGE_SECONDS are left alone (an upload may still be arriving)."""
+        found = await asyncio.to_thread(self.volume.leftovers, SWEEP_MIN_AGE_SECONDS)
+        if not any(found.values()):
+            return
+        docs = {doc["name"]: doc for doc in await self.store.find()}
+        live = {
+            (name, (doc.get("_lease") or {}).get("run"))
+            for name, doc in docs.items()
+            if doc["status"] == Status.RUNNING
+        }
+        live |= {(job.name, job.run) for job in self.jobs.values()}
+        uploads = {  # kept while the step's parameters still name its upload (re-runnable)
+            Path(str(upload)).name
+            for doc in docs.values()
+            if (upload := (doc.get("_internal") or {}).get("upload"))
+            and str((doc.get("parameters") or {}).get("datasetURI", "")).startswith("upload:")
+        }
+
+        def orphaned(kind: str, name: str, run: str) -> bool:
+            if kind == "uploads":
+                return run not in uploads
+            if kind == "logs":
+                return name not in docs
+            if (name, run) in live:
+                return False
+            return kind != "artifacts" or docs.get(name, {}).get("_artifact") != run
+
+        removed = [
+            (kind, name, run)
+            for kind, entries in found.items()
+            for name, run in entries
+            if orphaned(kind, name, run)
+        ]
+        if removed:
+            await asyncio.to_thread(self.volume.remove_leftovers, removed)
+            log.warning("removed %d orphaned file(s) from the data volume", len(removed))
 
     async def _claim_ready(self) -> None:
         ready = await self.store.find(types=self.types, statuses=[Status.PENDING, Status.RUNNING])
@@ -260,7 +448,7 @@ class Supervisor:
                 parents=parents,
                 data_dir=str(self.volume.root),
                 key=self.volume.key,
-                settings=self.settings.model_dump(mode="json"),
+                settings=self.settings,
                 internal=doc.get("_internal", {}),
             )
             outcome = await self._execute(spec)
@@ -276,13 +464,42 @@ class Supervisor:
             if failed is not None:
                 await self._record_run(failed, doc.get("_job"))
         finally:
-            self.volume.clear_scratch(name, run)
-            if name in self.jobs and self.jobs[name].run == run:
+            job_here = self.jobs.get(name)
+            if job_here is not None and job_here.run == run:
+                if await _reap(job_here.process, 5) is None:
+                    self._kill(job_here)  # finished, yet still alive after 5 s
+                    await _reap(job_here.process, 5)
                 del self.jobs[name]
+            self.volume.clear_scratch(name, run)
             slots.release()
             self.wake()
 
+    async def _lend(self, spec: worker.JobSpec) -> Any:
+        """A process a hook lends the job (`lend(step_type)`: a pooled sandbox interpreter of
+        its step type's family), or None. Only for the step type's own runner."""
+        step_type = self.types.get(spec.step_type)
+        if step_type is None or step_type.sandbox is None or spec.runner != step_type.runner:
+            return None
+        for hook in self.hooks:
+            lend = getattr(hook, "lend", None)
+            if lend is not None:
+                try:
+                    return await lend(step_type)
+                except Exception:  # the job then starts its own interpreter
+                    log.exception("lending a sandbox interpreter failed")
+        return None
+
     async def _execute(self, spec: worker.JobSpec) -> tuple[Any, ...]:
+        lent = await self._lend(spec)
+        try:
+            return await self._execute_with(spec, lent)
+        finally:
+            if lent is not None:
+                lent.release()  # kills whatever of it is left
+
+    async def _execute_with(self, spec: worker.JobSpec, lent: Any) -> tuple[Any, ...]:
+        if lent is not None:
+            spec = dataclasses.replace(spec, sandbox=lent.handle)
         receive, send = self._mp.Pipe(duplex=False)
         process = self._mp.Process(
             target=worker.main,
@@ -291,20 +508,30 @@ class Supervisor:
         )
         # Registered before it starts, so a cancel arriving meanwhile is not lost.
         job = Job(spec.name, spec.run, process, time.monotonic())
+        job.companions = (lent.pid,) if lent is not None else ()
         self.jobs[spec.name] = job
-        await asyncio.to_thread(process.start)  # the first start spawns the forkserver
+        try:
+            # A thread only for the start itself: the first start spawns the forkserver.
+            await asyncio.to_thread(process.start)
+        except BaseException:
+            receive.close()
+            send.close()
+            raise
         send.close()
         if job.cancel_reason is not None:
             self._kill(job)
         monitor = asyncio.create_task(self._monitor(job))
+        outcome: tuple[Any, ...] = ("failed", "the supervisor stopped watching the job", None)
         try:
             outcome = await self._receive(job, receive)
         finally:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
-            receive.close()
-            await asyncio.to_thread(process.join, 5)
+            if outcome[0] != "finished" or job.cancel_reason or job.kill_reason:
+                await _reap(process, 5)
+            # else the output is committed: the step is recorded finished first, and the
+            # worker, exiting meanwhile, is reaped after that (`_run`)
         if job.cancel_reason is not None:
             return ("cancelled", job.cancel_reason)
         if job.kill_reason is not None:
@@ -312,27 +539,64 @@ class Supervisor:
         return outcome
 
     async def _receive(self, job: Job, receive: Connection) -> tuple[Any, ...]:
-        while True:
-            try:
-                message = await asyncio.to_thread(receive.recv)
-            except (EOFError, OSError):
-                code = job.process.exitcode
-                if code is None:
-                    await asyncio.to_thread(job.process.join, 5)
-                    code = job.process.exitcode
-                how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                return ("failed", f"the worker process died ({how}) before finishing", None)
-            if message[0] == "progress":
-                await self.store.update(
-                    job.name, {"progress": message[1]}, expect={"_lease.run": job.run}
-                )
-            else:
-                return message
+        """The worker's messages, read by the event loop itself (no thread waits on the pipe):
+        progress is written (coalesced), the final message is returned."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 30)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), receive
+        )
+        # One read at a time, never cancelled half way (a timeout must not drop a header).
+        reading: asyncio.Task[Any] | None = None
+        try:
+            while True:
+                due = None
+                if job.progress is not None:
+                    due = job.progress_written + PROGRESS_SECONDS - time.monotonic()
+                    if due <= 0:
+                        await self._write_progress(job)
+                        continue
+                if reading is None:
+                    reading = asyncio.ensure_future(_read_message(reader))
+                done, _ = await asyncio.wait({reading}, timeout=due)
+                if not done:
+                    continue  # progress is due: written at the top of the loop
+                finished, reading = reading, None
+                try:
+                    message = finished.result()
+                except Exception:  # end of file (the worker died), or a garbled message
+                    await self._write_progress(job)
+                    code = await _reap(job.process, 5)
+                    how = (
+                        f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                    )
+                    return ("failed", f"the worker process died ({how}) before finishing", None)
+                if message[0] == "progress":
+                    job.progress = message[1]
+                    continue
+                if message[0] != "finished":
+                    await self._write_progress(job)  # a failed step shows how far it got
+                elif job.progress is not None:  # the last progress goes with the outcome
+                    message = ("finished", {"progress": job.progress, **message[1]})
+                    job.progress = None
+                return tuple(message)
+        finally:
+            if reading is not None:
+                reading.cancel()
+            transport.close()  # closes `receive` too
+
+    async def _write_progress(self, job: Job) -> None:
+        if job.progress is None:
+            return
+        progress, job.progress = job.progress, None
+        job.progress_written = time.monotonic()
+        await self.store.update(job.name, {"progress": progress}, expect={"_lease.run": job.run})
 
     async def _monitor(self, job: Job) -> None:
         """Renew the lease, enforce limits and watch for cancel requests until cancelled."""
         renew_every = self.settings.lease_seconds / 3
         last_renew = time.monotonic()
+        loop = asyncio.get_running_loop()
         async with self.store.watch(job.name) as changes:
             # A cancel or delete between the claim and this subscription is seen here.
             change: Doc | None = await self.store.get(job.name) or {
@@ -344,7 +608,7 @@ class Supervisor:
                     job.cancel_reason = change.get("_cancel") or "the step was deleted"
                     self._kill(job)
                     return
-                change = await changes.next(timeout=0.5)
+                change = await changes.next(timeout=MONITOR_SECONDS)
                 elapsed = time.monotonic() - job.started
                 if elapsed > self.settings.job_timeout:
                     job.kill_reason = (
@@ -353,10 +617,12 @@ class Supervisor:
                     )
                     self._kill(job)
                     return
-                rss_mb = _resident_mb(job.process.pid)
-                if rss_mb > self.settings.job_memory_mb:
+                used_mb = await loop.run_in_executor(
+                    self._measure, job_memory_mb, job.process.pid, *job.companions
+                )
+                if used_mb > self.settings.job_memory_mb:
                     job.kill_reason = (
-                        f"out of memory: the job used {rss_mb:.0f} MB, more than "
+                        f"out of memory: the job used {used_mb:.0f} MB, more than "
                         f"LO_JOB_MEMORY_MB={self.settings.job_memory_mb}"
                     )
                     self._kill(job)
@@ -378,18 +644,24 @@ class Supervisor:
         # Processes that left the worker's group (sandboxed user code can call setsid) are
         # still its descendants: the worker is their subreaper (sandbox/__init__.py).
         descendants: list[psutil.Process] = []
-        with contextlib.suppress(psutil.Error):
-            descendants = psutil.Process(pid).children(recursive=True)
+        for root in (pid, *job.companions):
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(root).children(recursive=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGKILL)  # the worker leads its own process group
         with contextlib.suppress(Exception):
             job.process.kill()
+        for companion in job.companions:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(companion, signal.SIGKILL)
         for process in descendants:
             with contextlib.suppress(psutil.Error):
                 process.kill()
 
     async def _finish(self, doc: Doc, run: str, outcome: tuple[Any, ...]) -> None:
         name = doc["name"]
+        # The worker is done with its working folder (exited, or exiting after its commit).
+        await asyncio.to_thread(self.volume.clear_scratch, name, run)
         unset = ["_lease", "_cancel", "_job"]
         if outcome[0] == "finished":
             changes = self._ended(doc, Status.FINISHED, None)
@@ -457,17 +729,75 @@ class Supervisor:
         )
 
 
-def _resident_mb(pid: int | None) -> float:
-    """Resident memory of a process and all its descendants, in MB (0 if it is gone)."""
+async def _read_message(reader: asyncio.StreamReader) -> Any:
+    """One object sent with `Connection.send` (its framing: a signed 4-byte big-endian
+    length, or -1 and an 8-byte length for huge messages, then the pickle)."""
+    (size,) = struct.unpack("!i", await reader.readexactly(4))
+    if size == -1:
+        (size,) = struct.unpack("!Q", await reader.readexactly(8))
+    return pickle.loads(await reader.readexactly(size))
+
+
+async def _reap(process: BaseProcess, timeout: float) -> int | None:
+    """Wait (without a thread) up to `timeout` seconds for `process` to exit; its exit code."""
+    if process.exitcode is not None or process.pid is None:
+        return process.exitcode
+    loop = asyncio.get_running_loop()
+    exited: asyncio.Future[None] = loop.create_future()
+    sentinel = process.sentinel
+
+    def on_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(sentinel, on_exit)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await exited
+    finally:
+        loop.remove_reader(sentinel)
+    process.join(0)  # readable sentinel: the exit status is there, this does not block
+    return process.exitcode
+
+
+def _pss_kb(pid: int) -> int | None:
+    """Proportional set size of one process in kB (shared pages divided among the processes
+    sharing them), or None where the kernel does not tell us (no smaps_rollup, or a process we
+    may not inspect, e.g. a non-dumpable sandbox child)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def job_memory_mb(pid: int | None, *companions: int) -> float:
+    """Memory of a job: its worker and all its descendants, and what runs under its
+    `companions` (Job.companions: a pooled sandbox interpreter, which itself only waits), in
+    MB (0 if it is gone).
+
+    Summed PSS, so a page shared copy-on-write by forks counts once in all (RSS would count it
+    once per process: a 400 MB array and two idle forks would read as 1.2 GB); RSS for a
+    process whose PSS cannot be read."""
     if pid is None:
         return 0.0
-    try:
+    procs: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0
-    for proc in procs:
+        procs += [root, *root.children(recursive=True)]
+    for companion in companions:  # it only waits: its pages are its zygote's and its run's
         with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total / (1024 * 1024)
+            procs += psutil.Process(companion).children(recursive=True)
+    total_kb = 0
+    for proc in procs:
+        pss = _pss_kb(proc.pid)
+        if pss is not None:
+            total_kb += pss
+            continue
+        with contextlib.suppress(psutil.Error):
+            total_kb += proc.memory_info().rss // 1024
+    return total_kb / 1024

@@ -6,6 +6,7 @@ Routes (core/routes.py) stay thin and call this; nothing here knows about reques
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,18 @@ from pydantic import ValidationError
 
 from . import references
 from .artifacts import ArtifactVolume
-from .errors import Conflict, Invalid, MethodNotAllowed, NotFound
+from .errors import Conflict, Invalid, MethodNotAllowed, NotFound, TooLarge
 from .jobs import Supervisor
 from .model import ACTIVE, TERMINAL, Doc, Status, check_name, iso, new_step, now, status_of
 from .steptype import Content, StepType
 from .store import Store
-from .tables import read_page
+from .tables import TableReader, dumps, table_location
 
 CANCEL_WAIT_SECONDS = 10.0
+#: The parameter of an upload step naming its file: `upload:{filename}` for an upload.
+UPLOAD_FIELD = "datasetURI"
+#: What the request model validates in place of a kept upload's URI on PATCH.
+KEPT_UPLOAD_PLACEHOLDER = "https://kept-upload.invalid/"
 
 
 def validation_message(exc: ValidationError) -> Invalid:
@@ -39,13 +44,43 @@ def validation_message(exc: ValidationError) -> Invalid:
     return Invalid("; ".join(parts), detail)
 
 
+#: Every metadata version keeps a full copy of the parameters (a 15 MB description once made
+#: 53 versions, 1.7 GB of store): free text and parameters are capped at the API.
+MAX_DESCRIPTION_BYTES = 64 * 1024
+MAX_PARAMETERS_BYTES = 1024 * 1024
+
+
+def check_sizes(params: Mapping[str, Any]) -> None:
+    """413 naming the field when `description` or the parameters as a whole are too large."""
+    description = params.get("description")
+    if isinstance(description, str) and len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        raise TooLarge(
+            f"description: {len(description.encode())} bytes, more than "
+            f"{MAX_DESCRIPTION_BYTES // 1024} KB: shorten it",
+            {"field": "description"},
+        )
+    size = len(json.dumps(params, default=str).encode())
+    if size > MAX_PARAMETERS_BYTES:
+        biggest = max(params, key=lambda k: len(json.dumps(params[k], default=str)))
+        raise TooLarge(
+            f"the parameters take {size} bytes as JSON, more than "
+            f"{MAX_PARAMETERS_BYTES // 2**20} MB (the largest is {biggest!r}): send large data "
+            "as a dataset and reference it as $name",
+            {"field": biggest},
+        )
+
+
 def parse_body(step_type: StepType, data: Any) -> dict[str, Any]:
-    """Validate a request body against the step's model; the parameters as the user wrote them."""
+    """Validate a request body against the step's model; the parameters as the user wrote them.
+
+    Field sizes are capped (`check_sizes`): 413 naming the field."""
     try:
         model = step_type.request.model_validate(data)
     except ValidationError as exc:
         raise validation_message(exc) from None
-    return model.model_dump(by_alias=True, exclude_unset=False)
+    params = model.model_dump(by_alias=True, exclude_unset=False)
+    check_sizes(params)
+    return params
 
 
 class StepService:
@@ -55,6 +90,8 @@ class StepService:
         self.store = store
         self.volume = volume
         self.supervisor = supervisor
+        settings = supervisor.settings
+        self.tables = TableReader(settings.scan_concurrency, settings.scan_timeout)
 
     # -- reading ----------------------------------------------------------------------------
     async def get(self, step_type: StepType | None, name: str) -> Doc:
@@ -69,16 +106,17 @@ class StepService:
 
     async def content(
         self, step_type: StepType, doc: Doc, skip: int, limit: int, query: dict[str, Any]
-    ) -> list[Doc]:
-        """Content items `skip`..`skip+limit` (table rows or run records, newest first)."""
+    ) -> str:
+        """The JSON array of content items `skip`..`skip+limit` (table rows or run records,
+        newest first), serialised once (rows can be many; no jsonable_encoder)."""
         if step_type.content is Content.TABLE:
             path = self.table_path(doc)
             if path is None:
                 if query:
                     raise Invalid(f"{doc['name']!r} has no table yet to query: wait for it")
-                return []
-            return await asyncio.to_thread(read_page, path, skip=skip, limit=limit, query=query)
-        return await self.store.runs(doc["name"], skip=skip, limit=limit)
+                return "[]"
+            return await self.tables.page_json(path, skip, limit, query)
+        return dumps(await self.store.runs(doc["name"], skip=skip, limit=limit))
 
     def artifact(self, doc: Doc) -> tuple[str, dict[str, Any]]:
         """The current output's run id and manifest; NotFound while there is none."""
@@ -90,8 +128,10 @@ class StepService:
         return run, self.volume.manifest(doc["name"], run)
 
     def table_path(self, doc: Doc) -> Path | None:
+        """Where the rows of a table step's current output are (one file or a folder of
+        parts, see core/tables.py); None while it has none."""
         run = doc.get("_artifact")
-        return None if run is None else self.volume.artifact_dir(doc["name"], run) / "table.parquet"
+        return None if run is None else table_location(self.volume.artifact_dir(doc["name"], run))
 
     # -- creating and re-running ------------------------------------------------------------
     async def _check_parents(self, step_type: StepType, params: Mapping[str, Any]) -> list[Doc]:
@@ -145,7 +185,13 @@ class StepService:
         doc = await self.get(step_type, name)
         if step_type.name_field in changes and changes[step_type.name_field] != name:
             raise Invalid(f"{step_type.name_field} cannot change: a re-run keeps the step's name")
-        params = parse_body(step_type, {**doc["parameters"], **changes})
+        body = {**doc["parameters"], **changes}
+        kept = self._kept_upload(step_type, doc, body)
+        if kept is not None:  # the URI names the kept upload, which the model refuses
+            body[UPLOAD_FIELD] = KEPT_UPLOAD_PLACEHOLDER
+        params = parse_body(step_type, body)
+        if kept is not None:
+            params[UPLOAD_FIELD] = kept
         parents = await self._check_parents(step_type, params)
         return await self._restart(
             name,
@@ -163,6 +209,18 @@ class StepService:
             version=doc["version"],
             hint="wait for it or cancel it",
         )
+
+    def _kept_upload(self, step_type: StepType, doc: Doc, body: Mapping[str, Any]) -> str | None:
+        """The stored `upload:...` URI when a PATCH re-runs an uploaded dataset whose file is
+        still on the volume (its ingest failed or was interrupted: a finished ingest discards
+        it), else None. Re-running reads that file again."""
+        uri = doc["parameters"].get(UPLOAD_FIELD)
+        upload = (doc.get("_internal") or {}).get("upload")
+        if not step_type.upload or body.get(UPLOAD_FIELD) != uri or not upload:
+            return None
+        if not isinstance(uri, str) or not uri.startswith("upload:") or not Path(upload).exists():
+            return None
+        return uri
 
     async def start_job(self, doc: Doc, job: dict[str, Any]) -> Doc:
         """Run another runner than its type's on step `doc`, in place (`transform/dataType`).
@@ -206,6 +264,8 @@ class StepService:
                 "then try again",
                 {"name": name},
             )
+        # A crash may have left earlier runs' working folders (a run that ends cleans its own).
+        self.volume.clear_old_scratch(name, upto=int(updated.get("runs", 0)))
         await self._mark_children_stale(name)
         self.supervisor.wake()
         return updated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,9 +26,54 @@ class Settings(BaseSettings):
     concurrency: int = Field(2, ge=1, description="jobs a service runs at once")
     lease_seconds: float = Field(30.0, gt=0, description="how long a job lease lasts unrenewed")
     max_upload_mb: int = Field(2048, gt=0, description="largest dataset accepted")
+    scan_concurrency: int = Field(
+        2, ge=1, le=64, description="table reads (pages, queries, downloads) run at once"
+    )
+    scan_timeout: float = Field(
+        30.0, gt=0, description="seconds a table read may take (waiting for its turn included)"
+    )
     api_tokens: str = Field("", description="comma-separated bearer tokens; empty: no auth")
     sandbox_user: str = Field(
         "nobody", description="user that runs user code when the server runs as root"
+    )
+    # The sandbox of user code (sandbox/, docs/security.md)
+    sandbox_network: Literal["none", "host"] = Field(
+        "none",
+        description="'none': user code reaches no network but its own loopback (or only "
+        "LO_SANDBOX_TCP_PORTS where no network namespace can be made); 'host': no restriction",
+    )
+    sandbox_tcp_ports: str = Field(
+        "",
+        description="comma-separated TCP ports user code may connect to where the network is "
+        "confined with Landlock (no network namespace possible)",
+        pattern=r"^\s*(\d{1,5}\s*(,\s*\d{1,5}\s*)*)?$",
+    )
+    allow_unconfined: bool = Field(
+        False,
+        description="run user code even where its network or files cannot be confined",
+    )
+    sandbox_pool: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="sandboxed interpreters kept started ahead of need per sandbox family "
+        "(python, scikitlearn, ...); 0: a fresh one per run (sandbox/pool.py)",
+    )
+    # HTTP edges (core/edge.py, core/urls.py; docs/security.md "Requests from browsers" and
+    # "Dataset URLs")
+    cors_origins: str = Field(
+        "", description="comma-separated origins (https://host:port) browsers may call from"
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="comma-separated extra Host names accepted on a loopback connection "
+        "(e.g. behind a local reverse proxy); '*' accepts any",
+    )
+    allow_private_urls: bool = Field(
+        False, description="dataset URLs may reach loopback, private and link-local addresses"
+    )
+    allowed_url_hosts: str = Field(
+        "", description="comma-separated host or host:port that dataset URLs may reach anyway"
     )
 
     @property
@@ -35,8 +81,28 @@ class Settings(BaseSettings):
         return self.store_url or f"sqlite://{(self.data_dir / 'store.sqlite3').resolve()}"
 
     @property
+    def sandbox_ports(self) -> list[int]:
+        """LO_SANDBOX_TCP_PORTS as numbers (each checked to be a port)."""
+        ports = sorted({int(p) for p in self.sandbox_tcp_ports.split(",") if p.strip()})
+        if any(not 0 < p < 65536 for p in ports):
+            raise ValueError(f"LO_SANDBOX_TCP_PORTS: {ports} holds a number that is not a port")
+        return ports
+
+    @property
     def tokens(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.api_tokens.split(",") if t.strip())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()]
+
+    @property
+    def allowed_url_host_list(self) -> list[str]:
+        return [h.strip().lower() for h in self.allowed_url_hosts.split(",") if h.strip()]
 
 
 @lru_cache

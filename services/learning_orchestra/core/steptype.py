@@ -27,6 +27,25 @@ class Content(StrEnum):
 #: The file holding the plot of an output whose step type has `Content.IMAGE`.
 IMAGE_FILE = "image.png"
 
+#: Modules every sandboxed interpreter imports before its job: what the sandboxed child
+#: itself needs to load parameters and store the response (sandbox/child.py).
+SANDBOX_BASE_MODULES = ("cloudpickle", "numpy", "pandas", "learning_orchestra.core.formats")
+
+
+@dataclass(frozen=True)
+class SandboxFamily:
+    """Step types whose user code runs in the same kind of sandboxed interpreter.
+
+    The server keeps a few interpreters of each family started ahead of need
+    (sandbox/pool.py, LO_SANDBOX_POOL); each has imported `modules` (and nothing of any
+    user's) and runs exactly one job. `env`: variables the interpreter starts with (they can
+    matter at import time, e.g. TF_CPP_MIN_LOG_LEVEL). Declared on the step type (a toolkit
+    adapter declares its own: toolkits/__init__.py), never chosen by an if-chain."""
+
+    name: str  # "python", "scikitlearn", "tensorflow"
+    modules: tuple[str, ...] = SANDBOX_BASE_MODULES
+    env: tuple[tuple[str, str], ...] = ()
+
 
 @dataclass(frozen=True)
 class StepType:
@@ -47,6 +66,8 @@ class StepType:
     # (e.g. column names against the input's `fields`): check(parameters, {name: parent doc})
     # raises `errors.Invalid` naming the field at fault.
     check: Callable[[Mapping[str, Any], Mapping[str, dict[str, Any]]], None] | None = None
+    # The sandbox family its runner runs user code in (pre-started interpreters), if any.
+    sandbox: SandboxFamily | None = None
 
     @property
     def type(self) -> str:

@@ -1,14 +1,16 @@
 """Table outputs inside jobs, read and written with pyarrow.
 
 Runners that work on a table column by column or batch by batch (projection, dataType casts,
-histogram, summary) open their input with `table_path` — the verified Parquet file, where
-`formats.load_output` would load a whole pandas DataFrame — and record what they write with
-`table_metadata` (`fields`, `types`, `rows`, in the words dataset/csv uses). Only jobs import
-this module's pyarrow parts.
+histogram, summary) open their input with `open_table` — the verified table, one Parquet file
+or several parts (core/tables.py describes the layout), where `formats.load_output` would load
+a whole pandas DataFrame — and record what they write with `table_metadata` (`fields`,
+`types`, `rows`, in the words dataset/csv uses). Jobs write one file, TABLE_FILE. Only jobs
+import this module's pyarrow parts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,17 +18,18 @@ from .artifacts import ArtifactVolume
 from .errors import JobFailed
 from .formats import verified_output
 from .model import Doc
+from .tables import TABLE_FILE, table_files, table_location
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-#: The file of a table output (format "parquet").
-TABLE_FILE = "table.parquet"
+__all__ = ["TABLE_FILE", "Table", "open_table", "save_table", "table_metadata", "table_path"]
 
 
 def table_path(volume: ArtifactVolume, doc: Doc) -> Path:
-    """The Parquet file of table step `doc`'s current output, once its signature checks;
-    JobFailed when the step has no output or its output is not a table."""
+    """Where the rows of table step `doc`'s current output are, once its signature checks:
+    its Parquet file, or the folder of its parts (see core/tables.py). JobFailed when the step
+    has no output or its output is not a table."""
     folder, manifest = verified_output(volume, doc)
     name = doc["name"]
     if manifest["format"] != "parquet":
@@ -34,7 +37,43 @@ def table_path(volume: ArtifactVolume, doc: Doc) -> Path:
             f"step {name!r} is not a table (its output is stored as {manifest['format']}): "
             "use a table such as a dataset/csv"
         )
-    return folder / TABLE_FILE
+    return table_location(folder)
+
+
+class Table:
+    """A stored table, one Parquet file or several parts read as one, with the part of
+    `pyarrow.parquet.ParquetFile`'s interface that runners use."""
+
+    def __init__(self, location: Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.files = [pq.ParquetFile(f) for f in table_files(location)]
+        if not self.files:
+            raise JobFailed("the table's files are missing from the data volume")
+        self.schema_arrow: pa.Schema = self.files[0].schema_arrow
+
+    @property
+    def num_rows(self) -> int:
+        return sum(f.metadata.num_rows for f in self.files)
+
+    def iter_batches(
+        self, batch_size: int = 64 * 1024, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows in order, `batch_size` at most at a time."""
+        for part in self.files:
+            yield from part.iter_batches(batch_size=batch_size, columns=columns)
+
+    def read(self, columns: list[str] | None = None) -> pa.Table:
+        """The whole table (or `columns` of it) in memory."""
+        import pyarrow as pa
+
+        tables = [part.read(columns=columns) for part in self.files]
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def open_table(volume: ArtifactVolume, doc: Doc) -> Table:
+    """Table step `doc`'s current output, once its signature checks (see `table_path`)."""
+    return Table(table_path(volume, doc))
 
 
 def column_type(type_: pa.DataType) -> str:

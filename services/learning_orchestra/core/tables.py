@@ -1,8 +1,29 @@
-"""Reading stored tables (Parquet) page by page, with LO's `query` filter.
+"""Stored tables: their layout on the volume, and reading them page by page with LO's `query`.
+
+Layout. A table output (format "parquet") holds its rows in one of two ways:
+
+    table.parquet                     one Parquet file (what LO's own jobs write), or
+    table/part-00000.parquet, ...     several Parquet files with one schema (what a
+                                      distributed writer such as Spark produces)
+
+and every reader treats both as one table: the parts in name order, the rows of each part in
+its order. `table_files` lists them.
+
+Reading in the API process. This module imports nothing heavy: pyarrow (and `core/rowfilter.py`
+for queries) is imported on the first table read, never `pyarrow.dataset` nor pandas, so the
+API starts fast and stays small. The footer of every file (its schema and the row count of each
+row group) is read once and kept (a bounded cache keyed by path, checked against the files'
+size and mtime), so a page jumps straight to the row group holding its first row without
+reading the rows it skips; rows are decoded at most BATCH_ROWS at a time, so memory is bounded
+whatever `skip` is. A `query` scan first counts matches reading only the columns the query
+names, and decodes whole rows only in the row groups that hold the page. `TableReader` runs
+reads on threads of their own (never the store's nor the event loop's), at most
+LO_SCAN_CONCURRENCY at once, and stops one that runs past LO_SCAN_TIMEOUT seconds with a 503
+telling the user to narrow the query or download the table.
 
 `query` is a JSON filter in a safe subset of MongoDB syntax — field equality,
-`$eq $ne $gt $gte $lt $lte $in $nin $exists`, `$and $or` — translated to a pyarrow
-expression, so nothing the user sends is ever executed and filtering streams over the file.
+`$eq $ne $gt $gte $lt $lte $in $nin $exists`, `$and $or` — compiled to pyarrow compute calls
+(`core/rowfilter.py`), so nothing the user sends is ever executed.
 
 Semantics follow MongoDB's, with a table cell that is null (or a floating-point NaN, which is
 returned as null) playing the part of a missing field:
@@ -19,261 +40,501 @@ returned as null) playing the part of a missing field:
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import decimal
+import functools
 import json
-import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
+from .errors import Invalid, LOError, NotFound
 
-from .errors import Invalid
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-_COMPARE = {
-    "$eq": lambda f, v: f == v,
-    "$ne": lambda f, v: f != v,
-    "$gt": lambda f, v: f > v,
-    "$gte": lambda f, v: f >= v,
-    "$lt": lambda f, v: f < v,
-    "$lte": lambda f, v: f <= v,
-}
-OPERATORS = sorted([*_COMPARE, "$in", "$nin", "$exists", "$and", "$or"])
+    from .rowfilter import RowFilter
+
+OPERATORS = sorted(
+    ["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$and", "$or"]
+)
+
+#: A table stored as one file, in its output folder.
+TABLE_FILE = "table.parquet"
+#: A table stored as several files: this folder of the output holds them, named PART_GLOB.
+TABLE_PARTS = "table"
+PART_GLOB = "part-*.parquet"
+
+#: Rows decoded at once: bounds a read's memory whatever its skip (a scan decodes only the
+#: columns its query names, so it takes more rows at a time).
+BATCH_ROWS = 8 * 1024
+SCAN_BATCH_ROWS = 64 * 1024
+#: Bytes read from a file at once for a page (a page needs the first pages of each column).
+READ_BUFFER = 64 * 1024
+#: Footers kept by the API process (a few KB each).
+FOOTER_CACHE = 256
+#: Rows `result?format=json` answers at most (then csv or parquet).
+MAX_JSON_ROWS = 100_000
+
+T = TypeVar("T")
+
+
+class ScanTimeout(LOError):
+    """A table read ran past LO_SCAN_TIMEOUT (or waited that long for its turn)."""
+
+    status_code = 503
+    code = "scan_timeout"
 
 
 def parse_query(text: str | None) -> dict[str, Any]:
+    """The `query` parameter as a JSON object ({} when absent); Invalid otherwise."""
     if not text:
         return {}
     try:
         query = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer over 4,300 digits (was a 500)
         raise Invalid(f"query is not valid JSON: {exc}", {"field": "query"}) from None
+    except RecursionError:
+        raise Invalid("query is nested too deeply", {"field": "query"}) from None
     if not isinstance(query, dict):
         raise Invalid('query must be a JSON object such as {"Sex": "female"}', {"field": "query"})
     return query
 
 
-def _scalar(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        if isinstance(value, float) and math.isnan(value):
-            return None  # NaN is how a missing value reads; json.loads accepts the literal
-        return value
-    raise Invalid(f"{where}: compare with a string, number, boolean or null, not {value!r}")
+def to_expression(query: dict[str, Any], schema: pa.Schema) -> RowFilter | None:
+    """The compiled row filter of `query` (None for the empty query); see `core/rowfilter.py`."""
+    from .rowfilter import compile_filter
+
+    return compile_filter(query, schema)
 
 
-def _field(name: str, schema: pa.Schema) -> ds.Expression:
-    if name not in schema.names:
-        raise Invalid(
-            f"query names no column {name!r}; columns are {', '.join(schema.names)}",
-            {"field": "query"},
+# -- layout -----------------------------------------------------------------------------------
+
+
+def table_files(location: Path) -> list[Path]:
+    """The Parquet files of a table, in row order. `location` is a table's output folder (it
+    holds TABLE_FILE or the folder TABLE_PARTS), a Parquet file, or a folder of parts."""
+    if location.is_file():
+        return [location]
+    if (location / TABLE_FILE).is_file():
+        return [location / TABLE_FILE]
+    folder = location / TABLE_PARTS if (location / TABLE_PARTS).is_dir() else location
+    return sorted(folder.glob(PART_GLOB))
+
+
+def table_location(folder: Path) -> Path:
+    """Where the rows of the table in output folder `folder` are: TABLE_FILE or TABLE_PARTS."""
+    parts = folder / TABLE_PARTS
+    return parts if parts.is_dir() and not (folder / TABLE_FILE).exists() else folder / TABLE_FILE
+
+
+@dataclass(frozen=True)
+class Footer:
+    """What a table's files say about themselves: read once, then kept."""
+
+    files: tuple[Path, ...]
+    stamps: tuple[tuple[int, int, int], ...]
+    metadata: tuple[pq.FileMetaData, ...]
+    schema: pa.Schema
+    #: every row group in row order: (file index, group index in its file, first row, rows)
+    groups: tuple[tuple[int, int, int, int], ...]
+    rows: int
+
+    def open(self, index: int) -> pq.ParquetFile:
+        import pyarrow.parquet as pq
+
+        # pre_buffer off: a page needs the first pages of each column, not whole column chunks
+        # read ahead on another thread (tens of MB for a row group of a million rows)
+        return pq.ParquetFile(
+            self.files[index],
+            metadata=self.metadata[index],
+            buffer_size=READ_BUFFER,
+            pre_buffer=False,
         )
-    return pc.field(name)
 
 
-def _kind(type_: pa.DataType) -> str | None:
-    """The MongoDB type bracket of a column's values, None for other Arrow types."""
-    if pa.types.is_dictionary(type_):
-        type_ = type_.value_type
-    if pa.types.is_boolean(type_):
-        return "bool"
-    if pa.types.is_integer(type_) or pa.types.is_floating(type_) or pa.types.is_decimal(type_):
-        return "number"
-    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-        return "string"
-    if pa.types.is_string_view(type_):
-        return "string"
-    return None
+def _stamps(files: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
+    stats = [f.stat() for f in files]
+    return tuple((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats)
 
 
-def _value_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    return "string" if isinstance(value, str) else "number"
+_footers: OrderedDict[str, Footer] = OrderedDict()
+_footers_lock = threading.Lock()
+_arrow_ready = False
 
 
-_FLOAT = pa.float64()
+def _prepare_arrow() -> None:
+    """On the first table read: Arrow allocates with the C library's malloc here. Its default
+    allocator keeps freed memory for reuse, which left the API process tens of MB larger after
+    serving a few pages; reads here allocate little and briefly."""
+    global _arrow_ready
+    if not _arrow_ready:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+        _arrow_ready = True
 
 
-def _float(value: int | float) -> float:
+def footer(location: Path) -> Footer:
+    """The footer of the table at `location` (see `table_files`), from the cache when its
+    files are unchanged."""
+    _prepare_arrow()
+    key = str(location)
+    with _footers_lock:
+        cached = _footers.get(key)
+    if cached is not None:
+        try:
+            if _stamps(cached.files) == cached.stamps:
+                with _footers_lock:
+                    if key in _footers:
+                        _footers.move_to_end(key)
+                return cached
+        except OSError:
+            pass  # a file is gone: read again (and fail there if the table is gone)
+    loaded = _read_footer(location)
+    with _footers_lock:
+        _footers[key] = loaded
+        _footers.move_to_end(key)
+        while len(_footers) > FOOTER_CACHE:
+            _footers.popitem(last=False)
+    return loaded
+
+
+def _read_footer(location: Path) -> Footer:
+    import pyarrow.parquet as pq
+
+    files = tuple(table_files(location))
+    if not files:
+        raise NotFound("the table's files are missing from the data volume")
+    stamps = _stamps(files)
+    metadata = tuple(pq.read_metadata(f) for f in files)
+    schema = metadata[0].schema.to_arrow_schema()
+    groups: list[tuple[int, int, int, int]] = []
+    rows = 0
+    for index, meta in enumerate(metadata):
+        if index and not meta.schema.to_arrow_schema().equals(schema, check_metadata=False):
+            raise Invalid(
+                f"part {files[index].name} of the table has other columns or types than "
+                f"{files[0].name}: every part of a table must have one schema"
+            )
+        for group in range(meta.num_row_groups):
+            count = meta.row_group(group).num_rows
+            if count:
+                groups.append((index, group, rows, count))
+                rows += count
+    return Footer(files, stamps, metadata, schema, tuple(groups), rows)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+class Deadline:
+    """When a read must stop; `check` raises ScanTimeout past it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.at = None if seconds is None else time.monotonic() + seconds
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() > self.at:
+            raise self.expired()
+
+    def expired(self) -> ScanTimeout:
+        return ScanTimeout(
+            f"reading the table took longer than LO_SCAN_TIMEOUT={self.seconds:g} seconds "
+            "(the query scans much of a large table, or the server is busy with other "
+            "scans): narrow the query, or download the table with "
+            ".../result?format=csv or format=parquet and filter it yourself"
+        )
+
+
+_NO_DEADLINE = Deadline(None)
+
+
+def _batches(
+    source: pq.ParquetFile, group: int, batch_rows: int, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    return source.iter_batches(
+        batch_size=max(1, min(batch_rows, SCAN_BATCH_ROWS if columns else BATCH_ROWS)),
+        row_groups=[group],
+        columns=columns,
+        use_threads=False,
+    )
+
+
+def _plain_page(info: Footer, skip: int, limit: int, deadline: Deadline) -> list[pa.RecordBatch]:
+    """Rows skip..skip+limit: the footer's row counts say which row groups hold them, and only
+    those are read."""
+    pieces: list[pa.RecordBatch] = []
+    need = limit
+    sources: dict[int, pq.ParquetFile] = {}
+    for index, group, first, count in info.groups:
+        if first + count <= skip:
+            continue
+        source = sources.get(index) or sources.setdefault(index, info.open(index))
+        offset = max(skip - first, 0)  # rows of this group before the page
+        seen = 0
+        for batch in _batches(source, group, offset + need):
+            deadline.check()
+            if seen + batch.num_rows > offset:
+                piece = batch.slice(max(offset - seen, 0), need)
+                pieces.append(piece)
+                need -= piece.num_rows
+                if need == 0:
+                    return pieces
+            seen += batch.num_rows
+    return pieces
+
+
+def _count(mask: pa.Array) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.sum(mask).as_py() or 0)  # nulls (unknown) are no match, as in filter
+
+
+def _filtered_page(
+    info: Footer,
+    skip: int,
+    limit: int,
+    keep: RowFilter,
+    columns: list[str],
+    deadline: Deadline,
+) -> list[pa.RecordBatch]:
+    """Matching rows skip..skip+limit. Each row group's matches are counted first, reading
+    only the columns the query names; whole rows are decoded only in groups that hold part of
+    the page. The filter runs batch by batch, not pushed into the scan: Parquet's statistics
+    leave NaN out, so pruning by them would drop rows such as a NaN matching `$ne` or
+    `null`."""
+    pieces: list[pa.RecordBatch] = []
+    need = limit
+    sources: dict[int, pq.ParquetFile] = {}
+    for index, group, _, _ in info.groups:
+        source = sources.get(index) or sources.setdefault(index, info.open(index))
+        matches = 0
+        for batch in _batches(source, group, SCAN_BATCH_ROWS, columns):
+            deadline.check()
+            matches += _count(keep(batch))
+        if matches <= skip:  # nothing of the page here (no match at all, often)
+            skip -= matches
+            continue
+        for batch in _batches(source, group, BATCH_ROWS):
+            deadline.check()
+            selected = batch.filter(keep(batch))
+            if skip >= selected.num_rows:
+                skip -= selected.num_rows
+                continue
+            piece = selected.slice(skip, need)
+            skip = 0
+            pieces.append(piece)
+            need -= piece.num_rows
+            if need == 0:
+                return pieces
+    return pieces
+
+
+def _page(
+    location: Path, skip: int, limit: int, query: dict[str, Any] | None, deadline: Deadline
+) -> list[pa.RecordBatch]:
+    info = footer(location)
+    keep = to_expression(query, info.schema) if query else None
+    if limit <= 0:
+        return []
+    skip = max(skip, 0)
+    if keep is None:
+        return _plain_page(info, skip, limit, deadline)
+    from .rowfilter import query_columns
+
+    columns = [n for n in info.schema.names if n in query_columns(query or {})]
     try:
-        return float(value)
-    except OverflowError:  # an integer beyond the float range
-        return math.copysign(math.inf, value)
+        return _filtered_page(info, skip, limit, keep, columns, deadline)
+    except ValueError as exc:  # ArrowException: a filter that fails on these values
+        raise Invalid(f"query cannot be evaluated on this table: {exc}") from None
 
 
-def _operand(type_: pa.DataType, value: Any) -> tuple[pa.DataType | None, pa.Scalar] | None:
-    """How to compare a column of `type_` with `value`: the type to cast the column to (None:
-    as it is) and the typed value, or None when `value` never compares with the column.
+def _clean_floats(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """NaN and infinities as null: JSON has neither, and a missing value reads as null."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    The value gets an explicit type: left to itself pyarrow gives a Python number the smallest
-    type that holds it (3.0 becomes float32) and then casts the column to that type, which
-    fails on an integer column holding values above 2**24.
-    """
-    kind = _kind(type_)
-    if kind is None:  # dates, timestamps, ...: compare with a string cast to the column type
-        if not isinstance(value, str):
-            return None
-        try:
-            return None, pa.scalar(value).cast(type_)
-        except (pa.ArrowException, OverflowError):
-            return None
-    if _value_kind(value) != kind:
-        return None
-    if kind == "string":
-        return None, pa.scalar(value, pa.string())
-    if kind == "bool":
-        return None, pa.scalar(value, pa.bool_())
-    base = type_.value_type if pa.types.is_dictionary(type_) else type_
-    if pa.types.is_integer(base) and isinstance(value, int):
-        try:
-            return None, pa.scalar(value, base)
-        except (OverflowError, pa.ArrowException):
-            pass  # beyond the column type's range: compare as floats
-    if pa.types.is_floating(base):
-        wide = base in (pa.float32(), _FLOAT)
-        return (None if wide else _FLOAT), pa.scalar(_float(value), _FLOAT)
-    # an integer column against a fraction or a huge integer, or a decimal column: as floats
-    return _FLOAT, pa.scalar(_float(value), _FLOAT)
+    columns = list(batch.columns)
+    changed = False
+    for position, column in enumerate(columns):
+        if pa.types.is_floating(column.type):
+            values = column if column.type != pa.float16() else column.cast(pa.float32())
+            # a null made from no Python value: converting `None` would import pandas
+            null = pa.nulls(1, values.type)[0]
+            columns[position] = pc.if_else(pc.is_finite(values), values, null)
+            changed = True
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names) if changed else batch
 
 
-def _lhs(field: ds.Expression, cast: pa.DataType | None) -> ds.Expression:
-    return field if cast is None else field.cast(cast, safe=False)
-
-
-def _missing(field: ds.Expression, type_: pa.DataType) -> ds.Expression:
-    return field.is_null(nan_is_null=pa.types.is_floating(type_))
-
-
-_NOTHING = pc.scalar(False)
-_EVERYTHING = pc.scalar(True)
-
-
-def _compare(op: str, field: ds.Expression, type_: pa.DataType, value: Any) -> ds.Expression:
-    missing = _missing(field, type_)
-    if value is None:
-        if op == "$ne":
-            return ~missing
-        return _NOTHING if op in ("$gt", "$lt") else missing
-    operand = _operand(type_, value)
-    if operand is None:
-        return _EVERYTHING if op == "$ne" else _NOTHING
-    cast, scalar = operand
-    expr: ds.Expression = _COMPARE[op](_lhs(field, cast), scalar)
-    return expr | missing if op == "$ne" else expr
-
-
-def _member(field: ds.Expression, type_: pa.DataType, values: list[Any]) -> ds.Expression:
-    """Rows whose cell is one of `values` (a None among them matches missing cells)."""
-    groups: dict[pa.DataType | None, list[pa.Scalar]] = {}
-    for value in values:
-        operand = None if value is None else _operand(type_, value)
-        if operand is not None:
-            groups.setdefault(operand[0], []).append(operand[1])
-    expr = _NOTHING
-    for cast, scalars in groups.items():
-        value_set = pa.array([s.as_py() for s in scalars], type=scalars[0].type)
-        expr = expr | _lhs(field, cast).isin(value_set)
-    if None in values:
-        expr = expr | _missing(field, type_)
-    return expr
-
-
-def _condition(name: str, spec: Any, schema: pa.Schema) -> ds.Expression:
-    field = _field(name, schema)
-    type_ = schema.field(name).type
-    if not isinstance(spec, dict) or not any(k.startswith("$") for k in spec):
-        return _compare("$eq", field, type_, _scalar(spec, name))
-    parts = []
-    for op, value in spec.items():
-        if op in _COMPARE:
-            parts.append(_compare(op, field, type_, _scalar(value, f"{name}.{op}")))
-        elif op in ("$in", "$nin"):
-            if not isinstance(value, list):
-                raise Invalid(f"{name}.{op} takes a list of values")
-            expr = _member(field, type_, [_scalar(v, f"{name}.{op}") for v in value])
-            parts.append(expr if op == "$in" else ~expr)
-        elif op == "$exists":
-            missing = _missing(field, type_)
-            parts.append(~missing if value else missing)
-        else:
-            raise Invalid(
-                f"query operator {op!r} is not supported; use one of {', '.join(OPERATORS)}",
-                {"field": "query"},
-            )
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = expr & part
-    return expr
-
-
-def to_expression(query: dict[str, Any], schema: pa.Schema) -> ds.Expression | None:
-    """The pyarrow filter for a query (None for the empty query)."""
-    parts = []
-    for key, spec in query.items():
-        if key in ("$and", "$or"):
-            if not isinstance(spec, list) or not spec:
-                raise Invalid(f"{key} takes a non-empty list of queries", {"field": "query"})
-            subs = [to_expression(_object(q, key), schema) for q in spec]
-            exprs = [s if s is not None else pc.scalar(True) for s in subs]
-            combined = exprs[0]
-            for sub in exprs[1:]:
-                combined = (combined & sub) if key == "$and" else (combined | sub)
-            parts.append(combined)
-        elif key.startswith("$"):
-            raise Invalid(
-                f"query operator {key!r} is not supported; use one of {', '.join(OPERATORS)}",
-                {"field": "query"},
-            )
-        else:
-            parts.append(_condition(key, spec, schema))
-    if not parts:
-        return None
-    expr = parts[0]
-    for part in parts[1:]:
-        expr = expr & part
-    return expr
-
-
-def _object(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise Invalid(f"every item of {where} must be a query object", {"field": "query"})
-    return value
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no NaN; missing values are null
-    return value
+def to_rows(pieces: list[pa.RecordBatch]) -> list[dict[str, Any]]:
+    """Record batches as JSON-ready rows (NaN and infinities as None)."""
+    rows: list[dict[str, Any]] = []
+    for piece in pieces:
+        rows.extend(_clean_floats(piece).to_pylist())
+    return rows
 
 
 def read_page(
     path: Path, *, skip: int, limit: int, query: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """Rows `skip`..`skip+limit` of the table at `path` that match `query`."""
-    if limit <= 0:
-        return []
-    dataset = ds.dataset(path, format="parquet")
-    expr = to_expression(query or {}, dataset.schema)
-    if expr is not None:
-        try:  # bind once up front, so a filter Arrow cannot evaluate is the user's 422
-            dataset.schema.empty_table().filter(expr)
-        except pa.ArrowException as exc:
-            raise Invalid(f"query cannot be evaluated on this table: {exc}") from None
-    skip = max(skip, 0)
-    rows: list[dict[str, Any]] = []
-    # The filter is applied to each batch rather than pushed into the scan: the scan prunes row
-    # groups by their Parquet statistics, which leave NaN out, and so drops rows such as a NaN
-    # matching `$ne` or `null`.
-    for batch in dataset.to_batches(batch_size=max(limit + skip, 1024)):
-        table = pa.Table.from_batches([batch])
-        if expr is not None:
-            table = table.filter(expr)
-        if skip >= table.num_rows:
-            skip -= table.num_rows
-            continue
-        taken = table.slice(skip, limit - len(rows))
-        skip = 0
-        rows.extend({k: _clean(v) for k, v in row.items()} for row in taken.to_pylist())
-        if len(rows) >= limit:
-            break
-    return rows
+    """Rows `skip`..`skip+limit` of the table at `path` (see `table_files`) that match
+    `query`; Invalid when the query does not apply to the table."""
+    return to_rows(_page(path, skip, limit, query, _NO_DEADLINE))
+
+
+def _json_default(value: Any) -> Any:
+    """What `json.dumps` cannot write by itself, as FastAPI's jsonable_encoder writes it."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, decimal.Decimal):
+        exponent = value.as_tuple().exponent
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """`value` as JSON text: rows and metadata, written once, without jsonable_encoder."""
+    return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
+
+
+def _all_rows(location: Path, deadline: Deadline) -> str:
+    info = footer(location)
+    if info.rows > MAX_JSON_ROWS:
+        raise Invalid(
+            f"the table has {info.rows} rows: download it with format=csv or format=parquet"
+        )
+    return dumps(to_rows(_plain_page(info, 0, max(info.rows, 1), deadline)))
+
+
+def _csv_pieces(info: Footer) -> Iterator[bytes]:
+    """The table as CSV text, BATCH_ROWS rows at a time, the header line first."""
+    import io
+
+    import pyarrow.csv as pacsv
+
+    header = True
+    for index, group, _, _ in info.groups:
+        for batch in _batches(info.open(index), group, BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=header))
+            header = False
+            yield buffer.getvalue()
+    if header:
+        yield (",".join(info.schema.names) + "\n").encode()
+
+
+class _Chunks:
+    """A write-only file whose bytes are taken out as they come (Parquet written as a stream)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+class TableReader:
+    """Table reads of the API process, on threads of their own: at most `concurrency` at once,
+    each stopped after `timeout` seconds (waiting for a thread included) with ScanTimeout."""
+
+    def __init__(self, concurrency: int = 2, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="lo-table")
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args, deadline=...)` on a table thread. The caller has its answer at the
+        deadline even while all threads are busy: a read not started by then never starts,
+        and one under way stops at its next batch (its own `deadline.check`)."""
+        deadline = Deadline(self.timeout)
+        call = functools.partial(function, *args, deadline=deadline)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise deadline.expired() from None
+
+    def close(self) -> None:
+        """Let the reader threads end (a read under way stops at its deadline)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def page_json(
+        self, location: Path, skip: int, limit: int, query: dict[str, Any] | None
+    ) -> str:
+        """The JSON array of rows `skip`..`skip+limit` matching `query`."""
+
+        def page(deadline: Deadline) -> str:
+            return dumps(to_rows(_page(location, skip, limit, query, deadline)))
+
+        return await self._run(page)
+
+    async def all_rows_json(self, location: Path) -> str:
+        """The JSON array of every row (Invalid beyond MAX_JSON_ROWS rows)."""
+        return await self._run(_all_rows, location)
+
+    async def csv_chunks(self, location: Path) -> AsyncIterator[bytes]:
+        """The table as CSV with a header line, a batch of rows at a time (each read on a
+        table thread, under its own deadline)."""
+        info = await self._run(lambda deadline: footer(location))
+        pieces = _csv_pieces(info)
+
+        def piece(deadline: Deadline) -> bytes | None:
+            deadline.check()
+            return next(pieces, None)
+
+        while (data := await self._run(piece)) is not None:
+            yield data
+
+    async def parquet_chunks(self, location: Path) -> AsyncIterator[bytes]:
+        """The table as one Parquet file, written as it streams, one row group at a time (for
+        a table of several parts; one file is sent as it is)."""
+        import pyarrow.parquet as pq
+
+        info = await self._run(lambda deadline: footer(location))
+        sink = _Chunks()
+        writer = pq.ParquetWriter(sink, info.schema)
+
+        def copy(position: int, deadline: Deadline) -> bytes:
+            deadline.check()
+            index, group, _, _ = info.groups[position]
+            writer.write_table(info.open(index).read_row_group(group, use_threads=False))
+            return sink.take()
+
+        for position in range(len(info.groups)):
+            yield await self._run(copy, position)
+        writer.close()
+        yield sink.take()

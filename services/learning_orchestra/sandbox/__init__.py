@@ -40,7 +40,9 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -54,8 +56,21 @@ from ..core import references
 from ..core.artifacts import MANIFEST, TamperedArtifact
 from ..core.errors import JobFailed
 from ..core.formats import MAIN_FILE
-from . import landlock
-from .protocol import CONFIG, REPORT, REQUEST, RESPONSE, Call, Request, StagedOutput
+from ..core.settings import Settings
+from . import landlock, namespaces, seccomp
+from .protocol import (
+    ACCEPTED,
+    CONFIG,
+    EXITED,
+    READY,
+    REPORT,
+    REQUEST,
+    RESPONSE,
+    Call,
+    Pooled,
+    Request,
+    StagedOutput,
+)
 
 if TYPE_CHECKING:
     from ..core.worker import JobContext
@@ -82,6 +97,8 @@ MAX_PROCESSES = 4096  # processes and threads of the sandbox user (root mode onl
 KILL_GRACE_SECONDS = 30  # the supervisor's wall-clock limit normally comes first
 COPY_CHUNK = 1 << 20
 KINDS = {"table", "array", "object", "dict", "list"}
+SHM = ".shm"  # in the child's private /tmp: its /dev/shm
+SHM_HOST = "/dev/shm"
 
 
 @dataclass(frozen=True)
@@ -89,6 +106,81 @@ class SandboxUser:
     name: str
     uid: int
     gid: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a run of user code is confined on this machine (docs/security.md)."""
+
+    own_user: bool  # the server is not root: the child keeps its user, in a user namespace
+    namespaces: bool  # private mount (and user, network) namespaces can be made
+    network: str  # "loopback" (own network namespace), "tcp-ports" (Landlock), "host", "none"
+    tcp_ports: tuple[int, ...] | None  # the Landlock allow-list, for "tcp-ports"
+    landlock: int  # the ABI applied; 0: none
+
+    @property
+    def private_tmp(self) -> bool:
+        return self.namespaces
+
+    @property
+    def block_unix_sockets(self) -> bool:
+        """The child keeps the server's user: the server's Unix sockets would be its own."""
+        return self.own_user
+
+    def describe(self, user: SandboxUser | None) -> dict[str, Any]:
+        """What was applied, for the step's metadata (`sandbox`)."""
+        names = ["mount"] if self.namespaces else []
+        if self.namespaces and self.own_user:
+            names.insert(0, "user")
+        if self.network == "loopback":
+            names.append("network")
+        described: dict[str, Any] = {
+            "user": user.name if user else None,
+            "landlock": self.landlock or None,
+            "namespaces": names,
+            "network": self.network,
+            "privateTmp": self.private_tmp,
+            "unixSockets": "blocked" if self.block_unix_sockets else "allowed",
+        }
+        if self.tcp_ports is not None:
+            described["tcpPorts"] = list(self.tcp_ports)
+        return described
+
+
+def plan(settings: Settings, user: SandboxUser | None) -> Plan:
+    """The confinement this machine allows under `settings`; `JobFailed` where it is not
+    enough to run user code and LO_ALLOW_UNCONFINED is not set."""
+    own_user = user is None
+    abi = landlock.abi_version()
+    can_namespace = namespaces.available(own_user, True)
+    unconfined = settings.allow_unconfined
+    hint = "(docs/security.md; LO_ALLOW_UNCONFINED=1 runs it anyway)"
+    if own_user and not abi and not unconfined:
+        raise JobFailed(
+            "user code cannot be confined here: the server is not root and this kernel has no "
+            f"Landlock, so the code would have every right of the server's user {hint}"
+        )
+    if own_user and not seccomp.available() and not unconfined:
+        raise JobFailed(
+            "user code cannot be confined here: no seccomp filter for this architecture, so "
+            f"the code could reach the server's Unix sockets {hint}"
+        )
+    ports: tuple[int, ...] | None = None
+    if settings.sandbox_network == "host":
+        network = "host"
+    elif can_namespace:
+        network = "loopback"
+    elif abi >= 4:
+        network, ports = "tcp-ports", tuple(settings.sandbox_ports)
+    elif unconfined:
+        network = "none"
+    else:
+        raise JobFailed(
+            "the network of user code cannot be confined here: no network namespace can be "
+            f"made and Landlock (ABI {abi}) cannot restrict TCP (needs ABI 4, Linux 6.7); set "
+            f"LO_SANDBOX_NETWORK=host to give user code the host's network {hint}"
+        )
+    return Plan(own_user, can_namespace, network, ports, abi)
 
 
 @dataclass
@@ -151,28 +243,51 @@ def readable_except(hidden: Iterable[Path]) -> list[str]:
 
     Landlock only grants: "all but the data directory" becomes the siblings of each folder
     on the way down to it. A sibling that is a symlink into (or above) a hidden folder is
-    left out."""
-    hidden = [h.resolve() for h in hidden]
-    on_the_way = {p for h in hidden for p in (h, *h.parents)}
-    folders = {p for h in hidden for p in h.parents}
+    left out. (Plain strings, not pathlib: this runs for every job, over folders such as
+    /tmp that can hold thousands of entries.)"""
+    hidden_paths = [h.resolve() for h in hidden]
+    on_the_way = {str(p) for h in hidden_paths for p in (h, *h.parents)}
+    folders = {str(p) for h in hidden_paths for p in h.parents}
+    hidden_strs = [str(h) for h in hidden_paths]
+
+    def within(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip("/") + "/")
+
     paths: list[str] = []
-    for folder in sorted(f for f in folders if not any(f.is_relative_to(h) for h in hidden)):
+    for folder in sorted(f for f in folders if not any(within(f, h) for h in hidden_strs)):
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
-            path = Path(entry.path)
+            path = entry.path
             if path in on_the_way:
                 continue
-            try:
-                target = path.resolve(strict=True)
-            except (OSError, RuntimeError):
+            target = path  # `folder` is resolved: only a symlink can lead elsewhere
+            if entry.is_symlink():
+                try:
+                    target = os.path.realpath(path, strict=True)
+                except (OSError, RuntimeError):
+                    continue
+            if any(within(target, h) or within(h, target) for h in hidden_strs):
                 continue
-            if any(target.is_relative_to(h) or h.is_relative_to(target) for h in hidden):
-                continue
-            paths.append(str(path))
+            paths.append(path)
     return paths
+
+
+def base_environment() -> dict[str, str]:
+    """The environment every sandboxed interpreter starts from: the KEEP_ENV variables of the
+    server's and what Python needs; no LO_* variable, token, key or store URL."""
+    env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        PYTHONPATH=str(PACKAGE_ROOT),
+        PYTHONUNBUFFERED="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        MPLBACKEND="Agg",
+    )
+    return env
 
 
 def _prctl(option: int, value: int) -> None:
@@ -190,7 +305,8 @@ class Sandbox:
         self.ctx = ctx
         self.extra_env = dict(env or {})
         self.user = sandbox_user(ctx.settings.sandbox_user)
-        self.landlock = landlock.abi_version()
+        self.plan = plan(ctx.settings, self.user)
+        self.landlock = self.plan.landlock
         self.root = root = ctx.scratch_dir
         os.chmod(root, 0o711)
         self.inputs = self._folder("inputs", private=False)
@@ -198,6 +314,7 @@ class Sandbox:
         self.tmp = self._folder("tmp")
         self.out = self._folder("out")
         self._staged: dict[str, StagedOutput] = {}
+        self.pooled = False  # the run went to a pooled interpreter (sandbox/pool.py)
 
     def _folder(self, name: str, private: bool = True) -> Path:
         path = self.root / name
@@ -210,11 +327,9 @@ class Sandbox:
 
     @property
     def protections(self) -> dict[str, Any]:
-        """How the code is confined, for the step's metadata."""
-        return {
-            "user": self.user.name if self.user else None,
-            "landlock": self.landlock or None,
-        }
+        """How the code is confined, for the step's metadata; `pooled`: whether it ran in
+        an interpreter started ahead of need (sandbox/pool.py) or a fresh one."""
+        return {**self.plan.describe(self.user), "pooled": self.pooled}
 
     # -- inputs -----------------------------------------------------------------------------
     def stage(self, ref: references.Reference) -> StagedOutput:
@@ -244,47 +359,82 @@ class Sandbox:
 
     # -- running ----------------------------------------------------------------------------
     def environment(self) -> dict[str, str]:
-        env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
-        env.setdefault("PATH", os.defpath)
-        env.setdefault("LANG", "C.UTF-8")
-        env.update(
-            HOME=str(self.work),
-            TMPDIR=str(self.tmp),
-            PYTHONPATH=str(PACKAGE_ROOT),
-            PYTHONUNBUFFERED="1",
-            PYTHONDONTWRITEBYTECODE="1",
-            MPLBACKEND="Agg",
-        )
+        """The child's whole environment (nothing else of the server's is passed on)."""
+        env = base_environment()
+        env.update(HOME=str(self.work), TMPDIR=str(self.tmp))
         env.update(self.extra_env)
         return env
 
     def config(self) -> dict[str, Any]:
-        rules = covers = None
+        plan, user = self.plan, self.user
+        covers, binds = self._mounts()
+        rules = None
         if self.landlock:
             hidden = [self.ctx.volume.root]
             store = self.ctx.settings.resolved_store_url
             if store.startswith("sqlite://"):  # also when it lies outside the data directory
                 db = Path(store[len("sqlite://") :])
                 hidden += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            read = [*readable_except(hidden), str(self.root)]
+            write = [str(self.work), str(self.tmp), str(self.out), "/dev/shm"]
+            if plan.private_tmp:  # its own tmpfs: readable; writable unless a path the
+                read.append("/tmp")  # child needs (its inputs!) is mounted back beneath it
+                if not covers[0]["keep"]:
+                    write.append("/tmp")
             rules = {
-                "read": [*readable_except(hidden), str(self.root)],
-                "write": [str(self.work), str(self.tmp), str(self.out), "/dev/shm"],
+                "read": read,
+                "write": write,
                 "write_files": ["/dev"],  # existing device nodes: /dev/null, GPUs
+                "tcp_ports": list(plan.tcp_ports) if plan.tcp_ports is not None else None,
             }
-        user = self.user
-        if user is not None:
-            covers = closed_folders([*needed_paths(), self.root], user)
         return {
+            "unshare": (
+                {"user": plan.own_user, "network": plan.network == "loopback"}
+                if plan.namespaces
+                else None
+            ),
+            "mounts": covers,
+            "binds": binds,
             "user": None if user is None else {"uid": user.uid, "gid": user.gid},
-            "expose": covers,
             "work": str(self.work),
             "parent": os.getpid(),
             "cpu_seconds": max(1, round(self.ctx.settings.job_timeout)),
             "max_processes": MAX_PROCESSES if self.user is not None else None,
+            "block_unix_sockets": plan.block_unix_sockets,
             "landlock": rules,
             "request": str(self.inputs / REQUEST),
             "out": str(self.out),
         }
+
+    def _mounts(self) -> tuple[list[dict[str, Any]], list[list[str]]]:
+        """The tmpfs covers of the child's mount namespace (sandbox/mounts.py) and its binds:
+        a private /tmp holding /dev/shm, and the folders closed to the sandbox user."""
+        needed = [p.resolve() for p in (*needed_paths(), self.root)]
+        covers: list[dict[str, Any]] = []
+        binds: list[list[str]] = []
+        if self.plan.private_tmp:
+            tmp = Path("/tmp").resolve()
+            inside = [p for p in needed if p.is_relative_to(tmp)]
+            needed = [p for p in needed if p not in inside]
+            keep = [
+                p for p in sorted(inside) if not any(p.is_relative_to(q) and p != q for q in inside)
+            ]
+            covers.append(
+                {
+                    "folder": str(tmp),
+                    "options": f"mode=1777,size={self.ctx.settings.job_memory_mb}m",
+                    "keep": [str(p) for p in keep],
+                    "folders": [str(tmp / SHM)],
+                }
+            )
+            binds.append([str(tmp / SHM), "/dev/shm"])
+        if self.user is not None:
+            closed = closed_folders(needed, self.user)
+            covers += [
+                {"folder": folder, "options": "mode=0711,size=1m", "keep": paths}
+                for folder, paths in closed.items()
+            ]
+        return covers, binds
 
     def run(self, request: Request | Call) -> Report:
         """Run `request` (user source, or a toolkit `Call`) in the child and wait for it;
@@ -302,12 +452,29 @@ class Sandbox:
                 "no sandbox user (the server is not root) and no Landlock in this kernel: "
                 "the code runs with the server user's rights (docs/security.md)"
             )
+        if self.plan.network == "none":
+            log.warning("LO_ALLOW_UNCONFINED: the code's network is not confined")
+        shm_before = None if self.plan.private_tmp else _shm_entries()
         # Orphans of the child become ours, not init's: the supervisor then finds and kills
         # them with the worker. And the worker's /proc files stay closed to the child.
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         _prctl(PR_SET_DUMPABLE, 0)
         sys.stdout.flush()
         sys.stderr.flush()
+        try:
+            pooled = getattr(self.ctx.spec, "sandbox", None)
+            code = None if pooled is None else self._run_pooled(pooled)
+            self.pooled = code is not None
+            if code is None:  # none lent, or it ended before taking the job: a fresh one
+                code = self._run_fresh()
+        finally:
+            kill_descendants()
+            if shm_before is not None:
+                _clean_shm(shm_before, self.user.uid if self.user else os.getuid())
+        return self._report(code)
+
+    def _run_fresh(self) -> int:
+        """Run the child in a freshly started interpreter; its exit code."""
         command = [sys.executable, "-s", "-u", "-m", CHILD, str(self.inputs / CONFIG)]
         # Started as the server's user: the child confines itself (child.confine) before it
         # reads anything the user sent.
@@ -320,13 +487,49 @@ class Sandbox:
             umask=0o077,
         )
         try:
-            code = child.wait(self.ctx.settings.job_timeout + KILL_GRACE_SECONDS)
+            return child.wait(self.ctx.settings.job_timeout + KILL_GRACE_SECONDS)
         except subprocess.TimeoutExpired:
             child.kill()
-            code = child.wait()
+            return child.wait()
+
+    def _run_pooled(self, pooled: Pooled) -> int | None:
+        """Run the child in the pooled interpreter the supervisor lent this job (sandbox/
+        pool.py): send it the run (config, environment, and our stdout, the step's log) and
+        wait for the exit code it reports. None when it ended before taking the job. What
+        it answers is only parsed as these few bytes: after ACCEPTED it runs user code in
+        a fork, which holds none of this socket."""
+        sock = pooled.control
+        job = {
+            "config": str(self.inputs / CONFIG),
+            "env": self.environment(),
+            "cwd": str(self.work),
+        }
+        accepted = False
+        received = b""
+        try:
+            sock.settimeout(self.ctx.settings.job_timeout + KILL_GRACE_SECONDS)
+            socket.send_fds(sock, [json.dumps(job).encode()], [sys.stdout.fileno()])
+            while True:
+                if not accepted:  # READY, sent when it was ready, is still unread
+                    received = received.lstrip(READY)
+                if received.startswith(ACCEPTED):
+                    accepted, received = True, received[len(ACCEPTED) :]
+                    continue
+                if accepted and received.startswith(EXITED) and len(received) >= 5:
+                    (code,) = struct.unpack("!i", received[1:5])
+                    return int(code)
+                chunk = sock.recv(64)
+                if not chunk:
+                    break
+                received += chunk
+        except OSError:  # a timeout: the supervisor's clock stops the job first
+            pass
         finally:
-            kill_descendants()
-        return self._report(code)
+            sock.close()
+        if not accepted:
+            log.info("the pooled interpreter %d ended before its job: starting one", pooled.pid)
+            return None
+        return -signal.SIGKILL  # it was killed (by the OOM killer?) before it reported
 
     def _report(self, code: int) -> Report:
         report = _read_report(self.out / REPORT)
@@ -418,6 +621,28 @@ def _read_report(path: Path) -> dict[str, Any] | None:
         except ValueError:
             return None
     return report if isinstance(report, dict) else None
+
+
+def _shm_entries() -> set[str]:
+    try:
+        return set(os.listdir(SHM_HOST))
+    except OSError:
+        return set()
+
+
+def _clean_shm(before: set[str], uid: int) -> None:
+    """Where the child had no private /dev/shm: remove what appeared there during the run
+    and belongs to the user the code ran as (docs/security.md: a concurrent job of that
+    user may lose a file it made meanwhile; that job fails, nothing leaks)."""
+    for name in _shm_entries() - before:
+        path = Path(SHM_HOST) / name
+        with contextlib.suppress(OSError):
+            if path.lstat().st_uid != uid:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
 
 
 def kill_descendants() -> None:

@@ -9,6 +9,14 @@ variables (a `Request`) or calls a toolkit's class (a `Call`: transform/explore 
 writes `response` in its natural format, the plot a `Call` asks for, and a JSON report to
 `out/`.
 Anything the code prints goes to the worker's log file, i.e. the run's `functionMessage`.
+
+Pooled (sandbox/pool.py): the server's supervisor starts, per sandbox family, a zygote
+(`--zygote`) with the sandbox's scrubbed environment; it imports the family's modules and
+then only forks, on request, pooled interpreters: copies of a clean interpreter, each for
+one job. A pooled interpreter waits on its control socket for its job (the config's path,
+the run's environment and the log's fd, from the job's worker) and runs it in a fork of
+itself, which confines itself and runs exactly as above; the pooled interpreter only waits
+for that fork, kills whatever it left and reports its exit code to the worker.
 """
 
 from __future__ import annotations
@@ -25,15 +33,21 @@ import os
 import re
 import resource
 import signal
+import socket
+import struct
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import landlock, mounts
+from . import landlock, mounts, namespaces, seccomp
 from .protocol import (
+    ACCEPTED,
+    EXITED,
     FILENAME,
+    READY,
     REPORT,
     RESPONSE,
     Call,
@@ -43,6 +57,9 @@ from .protocol import (
 )
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+MAX_JOB_MESSAGE = 1 << 20
 MAX_TRACEBACK = 32 * 1024
 MAX_LISTED = 1000  # keys or columns named in the report
 #: Toolkits an `#expr` may use by name, imported only when the expression mentions them.
@@ -100,16 +117,30 @@ def become(user: dict[str, int]) -> None:
 
 def confine(config: dict[str, Any]) -> None:
     """Everything the worker asked for, in order, before any user input is read."""
-    if config.get("expose"):
-        mounts.expose(config["expose"])
+    unshare = config.get("unshare")
+    if unshare is not None:
+        namespaces.enter(own_user=unshare["user"], network=unshare["network"])
+    if config.get("mounts"):
+        if unshare is None:
+            raise OSError(
+                "folders the code needs are closed to LO_SANDBOX_USER and no mount namespace "
+                "can be made here (it needs CAP_SYS_ADMIN)"
+            )
+        mounts.isolate(config["mounts"], config.get("binds", ()))
     if config.get("user") is not None:
         become(config["user"])
+    elif unshare is not None and unshare["user"]:
+        namespaces.drop_capabilities()
     os.chdir(config["work"])  # again: in the new namespace, by its path
     die_with_parent(config["parent"])  # after the uid change, which clears it
     limit(config["cpu_seconds"], config.get("max_processes"))
+    if config.get("block_unix_sockets"):
+        seccomp.block_unix_sockets()
     rules = config.get("landlock")
     if rules is not None:  # the worker found Landlock available: never run without it
-        landlock.restrict(rules["read"], rules["write"], rules["write_files"])
+        landlock.restrict(
+            rules["read"], rules["write"], rules["write_files"], rules.get("tcp_ports")
+        )
 
 
 # -- parameters -----------------------------------------------------------------------------
@@ -382,8 +413,13 @@ def save(response: Any, folder: Path) -> dict[str, Any]:
     return describe(response, kind, fmt)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], parent: int | None = None) -> int:
+    """Run the job whose config is at `argv[1]`; `parent`: the pid to die with, when not
+    the worker's (a pooled interpreter's fork dies with the pooled interpreter)."""
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # nothing of the server's is inherited
     config = json.loads(Path(argv[1]).read_text())
+    if parent is not None:
+        config["parent"] = parent
     out = Path(config["out"])
     report: dict[str, Any]
     try:
@@ -420,5 +456,146 @@ def main(argv: list[str]) -> int:
     os._exit(0)
 
 
+# -- pooled: started ahead of need ----------------------------------------------------------
+def _prctl(option: int, value: int) -> None:
+    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
+
+
+def _children() -> list[int]:
+    """This process's children (it is single-threaded here)."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as handle:
+            return [int(pid) for pid in handle.read().split()]
+    except OSError:  # a kernel without CONFIG_PROC_CHILDREN
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            return [child.pid for child in psutil.Process().children()]
+        return []
+
+
+def kill_leftovers() -> None:
+    """Kill and reap every process left under this one, until none is left: what the code
+    started, setsid or not (this process is their subreaper: when their parent dies they
+    become its children, killed in the next round)."""
+    for _ in range(1000):
+        left = _children()
+        if not left:
+            return
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in left:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _reap_children(*_: Any) -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def zygote(control: int, parent: int, modules: list[str]) -> None:
+    """A family's zygote: import `modules`, then fork a pooled interpreter (`pooled`) for
+    each socket the supervisor sends on `control`, answering its pid. It never sees a job,
+    and dies with the supervisor. Never returns."""
+    die_with_parent(parent)
+    # Its /proc files (and those of its forks until they get a job) stay closed to user
+    # code running as the same user (non-root server): no reading, no ptrace.
+    _prctl(PR_SET_DUMPABLE, 0)
+    os.closerange(3, control)
+    os.closerange(control + 1, os.sysconf("SC_OPEN_MAX"))
+    os.chdir("/")
+    for module in modules:  # the family's toolkits; a broken one is the job's problem
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by the supervisor, not a tty
+    signal.signal(signal.SIGCHLD, _reap_children)  # its pooled interpreters, once done
+    sock = socket.socket(fileno=control)
+    me = os.getpid()
+    try:
+        sock.sendall(READY)
+        while True:
+            message, fds, _, _ = socket.recv_fds(sock, 16, 1)
+            if not message:
+                os._exit(0)  # the supervisor is gone or stops the pool
+            if len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    pooled(fds[0], me)
+                finally:
+                    os._exit(1)
+            os.close(fds[0])
+            sock.sendall(struct.pack("!i", pid))
+    except OSError:
+        os._exit(1)
+
+
+def pooled(control: int, parent: int) -> None:
+    """A pooled interpreter (see the module docstring): forks at once the process that will
+    take the job and run it, waits for that one to end, kills whatever it left and reports
+    its exit code on `control`. Never returns."""
+    die_with_parent(parent)  # the zygote, which dies with the server
+    # Like the worker: the run's orphans become ours (killed below), and our /proc files
+    # stay closed to the code, which runs as our user where the server is not root.
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    _prctl(PR_SET_DUMPABLE, 0)
+    sock = socket.socket(fileno=control)
+    me = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _take_job(sock, me)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    kill_leftovers()
+    with contextlib.suppress(OSError):  # the worker is gone (or it never got a job)
+        sock.sendall(EXITED + struct.pack("!i", os.waitstatus_to_exitcode(status)))
+    os._exit(0)
+
+
+def _take_job(sock: socket.socket, parent: int) -> None:
+    """The run of a pooled interpreter: wait for the job on `sock`, close it, and run the
+    job (`main`) as a freshly started child would. Never returns."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a fresh interpreter
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        sock.sendall(READY)
+        message, fds, _, _ = socket.recv_fds(sock, MAX_JOB_MESSAGE, 1)
+        if not message or len(fds) != 1:
+            os._exit(0)  # the pool let it go (stale, or the server stops)
+        job = json.loads(message)
+        sock.sendall(ACCEPTED)
+    except (OSError, ValueError):
+        os._exit(1)
+    sock.close()  # nothing of it is left to the code
+    _prctl(PR_SET_DUMPABLE, 1)  # as a freshly started child (the memory watch reads it)
+    log_fd = fds[0]
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    os.umask(0o077)
+    os.environ.clear()
+    os.environ.update(job["env"])
+    tempfile.tempdir = None  # TMPDIR is the run's now
+    os.chdir(job["cwd"])
+    if sys.path and sys.path[0] == "/":  # the zygote's cwd, where a fresh child has `work/`
+        sys.path[0] = job["cwd"]
+    sys.argv = [__file__, job["config"]]
+    main(sys.argv, parent=parent)
+    os._exit(0)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        zygote(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
     sys.exit(main(sys.argv))

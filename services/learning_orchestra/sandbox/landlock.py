@@ -8,9 +8,13 @@ The sandboxed child calls `restrict` on itself before it runs user code. What it
 - write to the existing files beneath `write_files` (device nodes such as /dev/null or a
   GPU's), and nothing more there;
 - with ABI 6+ (Linux 6.12+), not signal processes outside its own sandbox (the worker, the
-  server, other jobs) nor connect to their abstract Unix sockets.
+  server, other jobs) nor connect to their abstract Unix sockets;
+- when `tcp_ports` is given (ABI 4+, Linux 6.7+), connect over TCP only to those ports
+  (any address) and bind no TCP port at all (the fallback where no network namespace can be
+  made; UDP and Unix sockets are not covered).
 
-Access to the network, to ioctls and to already-open file descriptors is not restricted.
+Ptrace and /proc/<pid>/{mem,environ,fd,root,...} of processes outside the sandbox are
+refused by every ABI. Ioctls and already-open file descriptors are not restricted.
 The kernel refuses to widen a restriction later, also for the process's children. Called
 through `ctypes`: there is no Python binding in the standard library.
 """
@@ -28,6 +32,9 @@ SYS_ADD_RULE = 445
 SYS_RESTRICT_SELF = 446
 CREATE_RULESET_VERSION = 1 << 0
 RULE_PATH_BENEATH = 1
+RULE_NET_PORT = 2  # ABI 4
+BIND_TCP = 1 << 0
+CONNECT_TCP = 1 << 1
 PR_SET_NO_NEW_PRIVS = 38
 
 EXECUTE = 1 << 0
@@ -65,6 +72,11 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
+class _NetPortAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
+
+
 class LandlockError(OSError):
     """The kernel refused a Landlock call."""
 
@@ -100,7 +112,12 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def restrict(read: Iterable[str], write: Iterable[str], write_files: Iterable[str] = ()) -> int:
+def restrict(
+    read: Iterable[str],
+    write: Iterable[str],
+    write_files: Iterable[str] = (),
+    tcp_ports: Iterable[int] | None = None,
+) -> int:
     """Restrict this process (and its future children) as the module docstring says.
 
     Paths that do not exist or cannot be opened are skipped: what cannot be named cannot be
@@ -113,6 +130,11 @@ def restrict(read: Iterable[str], write: Iterable[str], write_files: Iterable[st
     handled = _handled(abi)
     attr = _RulesetAttr(handled_access_fs=handled, handled_access_net=0, scoped=0)
     size = ctypes.sizeof(ctypes.c_uint64)  # ABI 1-3 know the first field only
+    if tcp_ports is not None:
+        if abi < 4:
+            raise LandlockError(0, f"landlock ABI {abi} cannot restrict TCP (needs 4)")
+        attr.handled_access_net = BIND_TCP | CONNECT_TCP
+        size = 2 * ctypes.sizeof(ctypes.c_uint64)
     if abi >= 6:
         attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
         size = ctypes.sizeof(_RulesetAttr)
@@ -128,6 +150,12 @@ def restrict(read: Iterable[str], write: Iterable[str], write_files: Iterable[st
             _add(libc, ruleset, path, READ | writing)
         for path in write_files:
             _add(libc, ruleset, path, READ | (WRITE_FILE | TRUNCATE) & handled)
+        for port in tcp_ports or ():
+            rule = _NetPortAttr(allowed_access=CONNECT_TCP, port=port)
+            _check(
+                libc.syscall(SYS_ADD_RULE, ruleset, RULE_NET_PORT, ctypes.byref(rule), 0),
+                f"add_rule tcp port {port}",
+            )
         _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
         _check(libc.syscall(SYS_RESTRICT_SELF, ruleset, 0), "restrict_self")
     finally:

@@ -1,12 +1,20 @@
-"""Making folders reachable for the sandbox user in a private mount namespace (root only).
+"""The sandboxed child's own view of the file system, in its private mount namespace.
 
-When the server runs as root its Python often lives where other users cannot pass (pyenv
-under /root, mode 0700), and so may the data directory (pytest's temp folders are 0700).
-The child, still root, then moves into a mount namespace of its own, covers each closed
-folder with an empty tmpfs (mode 0711) and mounts back into it only the paths it needs:
-the interpreter, the project, its own scratch folder. Everything else in the closed folder
-stays invisible to it. Nothing changes outside the child's namespace. Needs CAP_SYS_ADMIN
-(a VM or a privileged container); without it the step fails with a message saying so.
+The child (sandbox/namespaces.py has made the namespace; it is still root there) covers
+folders with an empty tmpfs and mounts back into each only the paths it needs:
+
+- `/tmp`, always: a private, size-bounded tmpfs (mode 1777) that also holds the child's
+  `/dev/shm` (bound from `/tmp/.shm`). No socket, pipe or file of the server or of another
+  job under /tmp or /dev/shm is visible (the server's multiprocessing forkserver listener
+  lives in /tmp/pymp-*); what the code leaves there vanishes with its namespace. Paths the
+  child needs under /tmp (a data directory there, as in the tests) are mounted back.
+- when the server runs as root, each folder that other users cannot pass on the way to what
+  the sandbox user must read (pyenv under /root, mode 0700; a data directory under a 0700
+  folder) gets a small tmpfs (mode 0711) with only the interpreter, the project and the
+  run's scratch folder mounted back. The rest of the closed folder stays invisible to it.
+
+Nothing changes outside the child's namespace. Needs CAP_SYS_ADMIN there (root, or the
+owner of a new user namespace); without it the step fails with a message saying so.
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 # Syscall numbers of the new mount API: the same on x86_64 and aarch64 (the generic table).
 SYS_OPEN_TREE = 428
 SYS_MOVE_MOUNT = 429
-CLONE_NEWNS = 0x00020000
 MS_NOSUID = 2
 MS_NODEV = 4
+MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 AT_FDCWD = -100
@@ -37,15 +46,16 @@ def _check(result: int, what: str) -> int:
     return result
 
 
-def expose(covers: Mapping[str, Sequence[str]]) -> None:
-    """For each closed folder (key), make only the listed paths inside it reachable."""
+def isolate(covers: Sequence[Mapping[str, Any]], binds: Sequence[Sequence[str]] = ()) -> None:
+    """Cover each `folder` with a tmpfs mounted with `options`, keeping the `keep` paths
+    inside it reachable, then bind-mount each (source, target) of `binds`. Call it in a
+    mount namespace of one's own."""
     libc = ctypes.CDLL(None, use_errno=True)
-    _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     # Private: nothing mounted here propagates back to the server's namespace.
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
     trees: dict[str, int] = {}
-    for paths in covers.values():
-        for path in paths:  # detached copies, taken before their folder is covered
+    for cover in covers:
+        for path in cover["keep"]:  # detached copies, taken before their folder is covered
             trees[path] = _check(
                 libc.syscall(
                     SYS_OPEN_TREE,
@@ -55,16 +65,26 @@ def expose(covers: Mapping[str, Sequence[str]]) -> None:
                 ),
                 f"open_tree {path}",
             )
-    old_umask = os.umask(0)
+    # Folders made on the way to a kept path are 0755 (makedirs gives `mode` to the last one
+    # only), owned by root in root mode: the sandbox user can pass but not write there.
+    old_umask = os.umask(0o022)
     try:
-        for folder, paths in covers.items():
+        for cover in covers:
+            folder = cover["folder"]
             _check(
                 libc.mount(
-                    b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0711,size=1m"
+                    b"tmpfs",
+                    folder.encode(),
+                    b"tmpfs",
+                    MS_NOSUID | MS_NODEV,
+                    cover["options"].encode(),
                 ),
                 f"mount tmpfs on {folder}",
             )
-            for path in paths:
+            for path in cover.get("folders", ()):
+                os.makedirs(path, mode=0o1777, exist_ok=True)
+                os.chmod(path, 0o1777)
+            for path in cover["keep"]:
                 os.makedirs(path, mode=0o711, exist_ok=True)
                 _check(
                     libc.syscall(
@@ -77,6 +97,11 @@ def expose(covers: Mapping[str, Sequence[str]]) -> None:
                     ),
                     f"move_mount {path}",
                 )
+        for source, target in binds:
+            _check(
+                libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+                f"bind {source} on {target}",
+            )
     finally:
         os.umask(old_umask)
         for fd in trees.values():

@@ -9,6 +9,7 @@ the worker.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,10 @@ CONFIG = "sandbox.json"
 REPORT = "report.json"
 RESPONSE = "response"
 FILENAME = "<function>"  # the name user code has in tracebacks
+#: What a pooled interpreter (sandbox/pool.py) writes on its control socket:
+READY = b"R"  # waiting for its job
+ACCEPTED = b"A"  # got its job: the run starts now, in a fork of it
+EXITED = b"X"  # then the run's exit code ("!i"): the run is over, nothing of it is left
 
 
 @dataclass(frozen=True)
@@ -62,3 +67,14 @@ class Call:
     parameters: dict[str, Any]
     adapter: str
     plot: str | None = None
+
+
+@dataclass
+class Pooled:
+    """A pooled interpreter (sandbox/pool.py) lent to a job, as its worker gets it: pickled
+    with the worker's arguments, the socket travelling as a file descriptor. Defined here,
+    not in pool.py, so that the worker unpickles it without importing asyncio."""
+
+    pid: int
+    family: str
+    control: socket.socket

@@ -114,8 +114,9 @@ def toolkit_step_type(step: str, tool: str) -> StepType:
             f"method(**methodParameters) in a sandboxed process, and {what}."
             + (" GET .../{name} and .../{name}/image answer the PNG." if explore else "")
         ),
-        preload=("cloudpickle", "learning_orchestra.sandbox"),
+        preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
         check=module_path_check(kit),
+        sandbox=kit.family,
     )
 
 

@@ -15,6 +15,7 @@ TOOLKIT = Toolkit(
     packages=("sklearn",),
     distributions=("scikit-learn", "numpy", "scipy", "pandas", "matplotlib"),
     adapter=__name__,
+    preimport=("sklearn", "sklearn.base"),
 )
 
 

@@ -16,6 +16,7 @@ TOOLKIT = Toolkit(
     distributions=("tensorflow-cpu", "tensorflow", "keras", "numpy", "matplotlib"),
     adapter=__name__,
     env={"TF_CPP_MIN_LOG_LEVEL": "2"},  # keep functionMessage readable
+    preimport=("tensorflow",),
 )
 
 

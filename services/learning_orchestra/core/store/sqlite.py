@@ -1,14 +1,23 @@
 """`SqliteStore`: the embedded default store (stdlib sqlite3, WAL, synchronous=FULL).
 
-All statements run on one connection in a worker thread, serialised by a lock, so the event
-loop never blocks on disk. Every write also appends the new document to a `changes` log in the
-same transaction; watchers read that log. Watchers in this process are woken at once; changes
-made by other processes sharing the file are seen within `POLL_SECONDS`.
+All statements run on one connection in the store's own thread, serialised by a lock, so the
+event loop never blocks on disk and store calls never wait behind other work of the server's
+default thread pool (the thread is the store's alone: a table scan or a job can't hold it).
+Every write also appends the new document to a `changes` log in the same transaction; watchers
+read that log. Watchers in this process are woken at once; changes made by other processes
+sharing the file are seen within `POLL_SECONDS`.
+
+The log is bounded in rows (`KEEP_CHANGES`) and in bytes (`KEEP_CHANGE_BYTES`; trimmed each
+time a quarter of that has been logged, so it holds at most 1.25 times as much): a step whose
+document is large (a long description) must not grow the store by a copy per change. A
+watcher that falls further behind than the log reaches sees the latest version of each step,
+not every intermediate one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import sqlite3
@@ -26,6 +35,7 @@ T = TypeVar("T")
 
 POLL_SECONDS = 0.25
 KEEP_CHANGES = 10_000
+KEEP_CHANGE_BYTES = 64 << 20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS steps (
@@ -112,6 +122,10 @@ class SqliteStore(Store):
         self._lock = threading.Lock()
         self._watchers: set[_SqliteChanges] = set()
         self._writes = 0
+        self._logged_bytes = 0  # written to the change log since it was last trimmed
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.keep_changes = KEEP_CHANGES
+        self.keep_change_bytes = KEEP_CHANGE_BYTES
 
     # -- plumbing ---------------------------------------------------------------------------
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -124,9 +138,14 @@ class SqliteStore(Store):
                 except sqlite3.OperationalError as exc:
                     raise StoreUnavailable(f"the embedded store failed: {exc}") from exc
 
-        return await asyncio.to_thread(call)
+        if self._executor is None:
+            raise StoreUnavailable("the store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], logged: str | None = None) -> T:
+        """Run `fn` in a transaction; then wake this process's watchers of step `logged`
+        (the step whose change `fn` logged; None: it logged none)."""
+
         def transaction(db: sqlite3.Connection) -> T:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -136,21 +155,38 @@ class SqliteStore(Store):
                 raise
             db.execute("COMMIT")
             self._writes += 1
-            if self._writes % 1000 == 0:
-                db.execute(
-                    "DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes) - ?",
-                    (KEEP_CHANGES,),
-                )
+            if self._writes % 1000 == 0 or self._logged_bytes > self.keep_change_bytes // 4:
+                self._trim(db)
             return result
 
         result = await self._run(transaction)
-        for watcher in self._watchers:
-            watcher.wakeup.set()
+        if logged is not None:  # each woken watcher reads the log: wake only those concerned
+            for watcher in self._watchers:
+                if watcher.name is None or watcher.name == logged:
+                    watcher.wakeup.set()
         return result
 
-    @staticmethod
-    def _log(db: sqlite3.Connection, name: str, doc: Doc) -> None:
-        db.execute("INSERT INTO changes (name, doc) VALUES (?, ?)", (name, _dumps(doc)))
+    def _log(self, db: sqlite3.Connection, name: str, doc: Doc) -> None:
+        text = _dumps(doc)
+        self._logged_bytes += len(text)
+        db.execute("INSERT INTO changes (name, doc) VALUES (?, ?)", (name, text))
+
+    def _trim(self, db: sqlite3.Connection) -> None:
+        """Keep the newest `keep_changes` entries of the change log, and of those only as many
+        as fit in `keep_change_bytes` (the newest entry always stays)."""
+        self._logged_bytes = 0
+        db.execute(
+            "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?",
+            (self.keep_changes,),
+        )
+        row = db.execute(
+            "SELECT seq FROM (SELECT seq, SUM(LENGTH(CAST(doc AS BLOB))) OVER "
+            "(ORDER BY seq DESC) AS newer FROM changes) WHERE newer > ? ORDER BY seq DESC LIMIT 1",
+            (self.keep_change_bytes,),
+        ).fetchone()
+        if row is not None:
+            newest = db.execute("SELECT MAX(seq) FROM changes").fetchone()[0]
+            db.execute("DELETE FROM changes WHERE seq <= ?", (min(row[0], newest - 1),))
 
     @staticmethod
     def _row_doc(db: sqlite3.Connection, name: str) -> Doc | None:
@@ -162,6 +198,7 @@ class SqliteStore(Store):
         if self._db is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lo-store")
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         _make_private(self.path)  # before WAL: SQLite gives -wal and -shm the file's mode
         db.execute("PRAGMA journal_mode=WAL")
@@ -175,6 +212,9 @@ class SqliteStore(Store):
             if self._db is not None:
                 self._db.close()
                 self._db = None
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False)
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
@@ -196,7 +236,7 @@ class SqliteStore(Store):
             self._log(db, doc["name"], doc)
             return doc
 
-        return await self._write(insert)
+        return await self._write(insert, doc["name"])
 
     async def get(self, name: str) -> Doc | None:
         return await self._run(lambda db: self._row_doc(db, name))
@@ -259,7 +299,7 @@ class SqliteStore(Store):
                 self._log(db, name, doc)
             return doc
 
-        return await self._write(update)
+        return await self._write(update, name if bump else None)
 
     async def delete(self, name: str) -> Doc | None:
         def delete(db: sqlite3.Connection) -> Doc | None:
@@ -271,7 +311,7 @@ class SqliteStore(Store):
             self._log(db, name, {"name": name, "deleted": True})
             return doc
 
-        return await self._write(delete)
+        return await self._write(delete, name)
 
     # -- run records ------------------------------------------------------------------------
     async def add_run(self, name: str, record: Doc) -> None:

@@ -10,10 +10,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ...core.columns import require_columns_in_job
-from ...core.tableio import column_type, save_table, table_path
+from ...core.tableio import Table, column_type, open_table, save_table
 from ...core.worker import JobContext, Output
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -38,9 +37,9 @@ SUMMARY_SCHEMA = pa.schema(
 )
 
 
-def _column(path: Any, name: str) -> pa.ChunkedArray:
-    """One column of the table at `path`, with floating-point NaN read as missing (null)."""
-    values = pq.read_table(path, columns=[name]).column(0)
+def _column(table: Table, name: str) -> pa.ChunkedArray:
+    """One column of `table`, with floating-point NaN read as missing (null)."""
+    values = table.read(columns=[name]).column(0)
     if pa.types.is_floating(values.type):
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
     return values
@@ -81,9 +80,9 @@ def _counts(values: pa.ChunkedArray) -> pa.Table:
 def histogram(ctx: JobContext) -> Output:
     """explore/histogram: rows `{field, value, count}`, the columns in the order listed."""
     input_name, names = ctx.parameters["inputDatasetName"], ctx.parameters["names"]
-    path = table_path(ctx.volume, ctx.parent(input_name))
-    require_columns_in_job(pq.ParquetFile(path).schema_arrow.names, names, input_name)
-    parts = [_counts(_column(path, name)) for name in names]
+    source = open_table(ctx.volume, ctx.parent(input_name))
+    require_columns_in_job(source.schema_arrow.names, names, input_name)
+    parts = [_counts(_column(source, name)) for name in names]
     value_type = _value_type([part.schema.field("value").type for part in parts])
     fields, values, counts = [], [], []
     for name, part in zip(names, parts, strict=True):
@@ -142,7 +141,7 @@ def _describe(name: str, values: pa.ChunkedArray) -> dict[str, Any]:
 def summarize(ctx: JobContext) -> Output:
     """explore/summary: one row per column of the input, in the table's column order."""
     input_name = ctx.parameters["inputDatasetName"]
-    path = table_path(ctx.volume, ctx.parent(input_name))
-    names = pq.ParquetFile(path).schema_arrow.names
-    rows = [_describe(name, _column(path, name)) for name in names]
+    source = open_table(ctx.volume, ctx.parent(input_name))
+    names = source.schema_arrow.names
+    rows = [_describe(name, _column(source, name)) for name in names]
     return _output(ctx, pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA))

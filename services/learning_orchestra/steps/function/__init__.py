@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...core.model import NAME_PATTERN
-from ...core.steptype import Content, StepType
+from ...core.steptype import Content, SandboxFamily, StepType
 
 MAX_CODE_CHARS = 1_000_000
 
@@ -56,7 +56,8 @@ STEP_TYPES = [
             "Run Python code, sandboxed, with functionParameters bound as variables; what it "
             "assigns to `response` is the output. GET pages run records (functionMessage)."
         ),
-        preload=("cloudpickle", "learning_orchestra.sandbox"),
+        preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
+        sandbox=SandboxFamily("python"),
     ),
 ]
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from ...core.columns import require_columns_in_job
 from ...core.errors import JobFailed
-from ...core.tableio import TABLE_FILE, table_metadata, table_path
+from ...core.tableio import TABLE_FILE, Table, open_table, table_metadata
 from ...core.worker import JobContext, Output
 
 BATCH_ROWS = 64 * 1024
@@ -45,7 +45,7 @@ def _write(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> 
 def project(ctx: JobContext) -> Output:
     """transform/projection: the columns `names` of the input table, in that order."""
     input_name, names = ctx.parameters["inputDatasetName"], ctx.parameters["names"]
-    source = pq.ParquetFile(table_path(ctx.volume, ctx.parent(input_name)))
+    source = open_table(ctx.volume, ctx.parent(input_name))
     require_columns_in_job(source.schema_arrow.names, names, input_name)
     schema = pa.schema([source.schema_arrow.field(name) for name in names])
     batches = source.iter_batches(batch_size=BATCH_ROWS, columns=names)
@@ -73,7 +73,7 @@ def _is_number(type_: pa.DataType) -> bool:
     return bool(pa.types.is_integer(type_) or pa.types.is_floating(type_))
 
 
-def _number_types(source: pq.ParquetFile, columns: list[str]) -> dict[str, pa.DataType]:
+def _number_types(source: Table, columns: list[str]) -> dict[str, pa.DataType]:
     """Pass 1 over the text columns cast to "number": int64 for a column whose every value is
     an integer that fits, else float64. Fails at the first value that is not a number."""
     integer = dict.fromkeys(columns, True)
@@ -105,7 +105,7 @@ def _fits_int64(values: pa.Array) -> bool:
 
 
 def _target_types(
-    schema: pa.Schema, types: Mapping[str, str], source: pq.ParquetFile
+    schema: pa.Schema, types: Mapping[str, str], source: Table
 ) -> dict[str, pa.DataType]:
     """The new type of every column to cast."""
     targets: dict[str, pa.DataType] = {}
@@ -149,7 +149,7 @@ def cast_types(ctx: JobContext) -> Output:
     name = ctx.name
     current = ctx.parent(name)
     types: dict[str, str] = ctx.parameters["types"]
-    source = pq.ParquetFile(table_path(ctx.volume, current))
+    source = open_table(ctx.volume, current)
     schema = source.schema_arrow
     require_columns_in_job(schema.names, types, name)
     targets = _target_types(schema, types, source)

@@ -1,0 +1,1 @@
+"""Benchmarks: `./run.sh bench [--quick]` runs `bench.run`; docs/benchmarks.md has the tables."""
