@@ -43,6 +43,15 @@ def sleep(ctx: JobContext) -> Output:
     return Output(kind="object", format="raw")
 
 
+def chatty(ctx: JobContext) -> Output:
+    """Prints `value` MB, a line at a time, then its last line."""
+    line = "x" * 1023 + "\n"
+    for _ in range(int(ctx.parameters["value"]) * 1024):
+        sys.stdout.write(line)
+    print("the last line")
+    return Output(kind="object", format="raw")
+
+
 def exit_abruptly(ctx: JobContext) -> Output:
     os._exit(3)
 

@@ -43,6 +43,7 @@ RUNNERS = [
     "raise_job_failed",
     "sleep",
     "exit_abruptly",
+    "chatty",
     "hog_memory",
     "spawn_grandchild",
     "report_progress",
@@ -142,6 +143,24 @@ async def test_memory_limit_kills_the_job(tmp_path: Path) -> None:
         doc = await h.wait("hog")
         assert doc["status"] == "failed"
         assert "out of memory" in doc["exception"] and "LO_JOB_MEMORY_MB=300" in doc["exception"]
+    finally:
+        await h.supervisor.stop()
+        await h.store.close()
+
+
+async def test_captured_output_is_kept_within_the_log_limit(tmp_path: Path) -> None:
+    h = Harness(tmp_path, max_log_mb=1)
+    await h.store.open()
+    await h.supervisor.start()
+    try:
+        await h.submit("chatty", "chatty", value=20)  # 20 MB printed under a 1 MB limit
+        doc = await h.wait("chatty")
+        assert doc["status"] == "finished", doc["exception"]
+        log = h.volume.log_path("chatty")
+        assert log.stat().st_size <= 1024 * 1024
+        text = log.read_text()
+        assert text.startswith("[... ") and "bytes of earlier output dropped" in text
+        assert text.endswith("the last line\n")
     finally:
         await h.supervisor.stop()
         await h.store.close()

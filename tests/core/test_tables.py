@@ -14,9 +14,11 @@ import decimal
 import io
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
-import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from learning_orchestra.core.errors import Invalid, NotFound
+from learning_orchestra.core.errors import Invalid, LOError, NotFound
+from learning_orchestra.core.tablereader import TableReader
 from learning_orchestra.core.tables import (
     OPERATORS,
     TABLE_FILE,
     ScanTimeout,
-    TableReader,
     dumps,
     parse_query,
     read_page,
@@ -712,50 +714,142 @@ def test_the_footer_cache_sees_a_changed_file(tmp_path: Path) -> None:
         read_page(path, skip=0, limit=5)
 
 
-# -- the reader of the API process: bounded in concurrency and time ---------------------------
+# -- the reader processes of the API: bounded in concurrency and time --------------------------
+
+
+async def collect(chunks: Any) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
 
 
 def test_reader_pages_and_downloads(parts: Path, long_table: Path) -> None:
     reader = TableReader(concurrency=2, timeout=60)
 
-    async def collect(chunks: Any) -> bytes:
-        return b"".join([chunk async for chunk in chunks])
+    async def reads() -> None:
+        page = await reader.page_json(parts, 5, 3, {"even": True})
+        assert json.loads(page) == [{"n": n, "even": True} for n in (10, 12, 14)]
+        everything = json.loads(await reader.all_rows_json(parts))
+        assert everything == read_page(long_table, skip=0, limit=3000)
+        csv = (await collect(reader.csv_chunks(parts))).decode().splitlines()
+        assert csv[0] == '"n","even"' and len(csv) == 2501 and csv[1:3] == ["0,true", "1,false"]
+        joined = pq.read_table(io.BytesIO(await collect(reader.parquet_chunks(parts))))
+        assert joined.equals(pq.read_table(long_table))
+        with pytest.raises(Invalid, match="regex"):
+            await reader.page_json(parts, 0, 3, {"n": {"$regex": "x"}})
+        with pytest.raises(NotFound):
+            await reader.page_json(parts.parent / "gone", 0, 3, None)
 
-    page = asyncio.run(reader.page_json(parts, 5, 3, {"even": True}))
-    assert json.loads(page) == [{"n": n, "even": True} for n in (10, 12, 14)]
-    everything = json.loads(asyncio.run(reader.all_rows_json(parts)))
-    assert everything == read_page(long_table, skip=0, limit=3000)
-    csv = asyncio.run(collect(reader.csv_chunks(parts))).decode().splitlines()
-    assert csv[0] == '"n","even"' and len(csv) == 2501 and csv[1:3] == ["0,true", "1,false"]
-    joined = pq.read_table(io.BytesIO(asyncio.run(collect(reader.parquet_chunks(parts)))))
-    assert joined.equals(pq.read_table(long_table))
+    try:
+        asyncio.run(reads())
+        assert len(reader._idle) == 1  # one reader did it all, one read after another
+    finally:
+        reader.close()
 
 
 def test_a_read_past_its_deadline_is_a_503(long_table: Path) -> None:
-    with pytest.raises(ScanTimeout) as caught:
-        read = TableReader(concurrency=1, timeout=1e-9).page_json(long_table, 0, 5, None)
-        asyncio.run(read)
+    reader = TableReader(concurrency=1, timeout=1e-9)
+    try:
+        with pytest.raises(ScanTimeout) as caught:
+            asyncio.run(reader.page_json(long_table, 0, 5, None))
+        assert reader._idle  # it stopped by itself, and stays for the next read
+    finally:
+        reader.close()
     assert caught.value.status_code == 503
-    assert "LO_SCAN_TIMEOUT" in caught.value.message and "format=csv" in caught.value.message
+    assert "LO_SCAN_TIMEOUT=1e-09" in caught.value.message and "format=csv" in caught.value.message
 
 
-def test_waiting_for_a_reader_thread_counts_against_the_deadline(long_table: Path) -> None:
-    reader = TableReader(concurrency=1, timeout=0.2)
-    release = threading.Event()
-    busy = reader._executor.submit(release.wait, 60)  # the only reader thread, taken
+def test_waiting_for_a_reader_counts_against_the_deadline_and_a_left_download_frees_it(
+    long_table: Path,
+) -> None:
+    reader = TableReader(concurrency=1, timeout=0.5)
 
-    async def read_while_busy() -> None:
-        try:
+    async def reads() -> None:
+        download = reader.csv_chunks(long_table)
+        assert (await anext(download)).startswith(b'"n","even"')  # holds the only reader
+        with pytest.raises(ScanTimeout):
             await reader.page_json(long_table, 0, 5, None)
-        finally:
-            release.set()
+        await download.aclose()  # the client went away: its reader is killed
+        assert [r.process.wait(60) for r in reader._dying] == [-signal.SIGKILL]
+        page = await reader.page_json(long_table, 0, 1, None)
+        assert json.loads(page) == [{"n": 0, "even": True}]
 
-    with pytest.raises(ScanTimeout):
-        asyncio.run(read_while_busy())
-    assert busy.result() is True
-    assert json.loads(asyncio.run(reader.page_json(long_table, 0, 1, None))) == [
-        {"n": 0, "even": True}
-    ]
+    try:
+        asyncio.run(reads())
+    finally:
+        reader.close()
+
+
+def test_a_stuck_reader_is_killed_and_replaced(long_table: Path) -> None:
+    reader = TableReader(concurrency=1, timeout=0.5)
+
+    async def reads() -> None:
+        assert json.loads(await reader.page_json(long_table, 0, 1, None)) == [
+            {"n": 0, "even": True}
+        ]
+        (stuck,) = reader._idle
+        os.kill(stuck.process.pid, signal.SIGSTOP)  # it will never answer
+        with pytest.raises(ScanTimeout):
+            await reader.page_json(long_table, 0, 1, None)
+        assert stuck.process.wait(60) == -signal.SIGKILL
+        assert json.loads(await reader.page_json(long_table, 1, 1, None)) == [
+            {"n": 1, "even": False}
+        ]
+        assert reader._idle[0].process.pid != stuck.process.pid
+
+    try:
+        asyncio.run(reads())
+    finally:
+        reader.close()
+
+
+def test_a_reader_that_dies_mid_read_is_a_500_and_is_replaced(long_table: Path) -> None:
+    reader = TableReader(concurrency=1, timeout=60)
+
+    async def reads() -> None:
+        await reader.page_json(long_table, 0, 1, None)
+        (dying,) = reader._idle
+        os.kill(dying.process.pid, signal.SIGSTOP)
+        read = asyncio.create_task(reader.page_json(long_table, 0, 1, None))
+        while reader._idle:  # until the read has taken the reader
+            await asyncio.sleep(0.01)
+        os.kill(dying.process.pid, signal.SIGKILL)
+        with pytest.raises(LOError) as caught:
+            await read
+        assert caught.value.status_code == 500 and "reader process" in caught.value.message
+        assert json.loads(await reader.page_json(long_table, 2, 1, None)) == [
+            {"n": 2, "even": True}
+        ]
+
+    try:
+        asyncio.run(reads())
+    finally:
+        reader.close()
+
+
+def test_readers_die_with_the_server(long_table: Path) -> None:
+    """A reader's parent is killed (no cleanup at all): the reader goes too."""
+    script = (
+        "import asyncio, pathlib, sys\n"
+        "from learning_orchestra.core.tablereader import TableReader\n"
+        "reader = TableReader(1, 60)\n"
+        f"asyncio.run(reader.page_json(pathlib.Path({str(long_table)!r}), 0, 1, None))\n"
+        "print(reader._idle[0].process.pid, flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        parent.kill()
+        parent.wait(60)
+        for _ in range(600):  # killed by PR_SET_PDEATHSIG, then reaped by init
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists()
+    finally:
+        parent.kill()
 
 
 def test_rows_are_written_as_json_like_jsonable_encoder() -> None:
@@ -778,7 +872,8 @@ def test_rows_are_written_as_json_like_jsonable_encoder() -> None:
 
 
 def test_reading_a_table_imports_neither_pyarrow_dataset_nor_pandas(long_table: Path) -> None:
-    """What the API process does on a page read (see also tests/core/test_api_imports.py)."""
+    """What a reader process does on a page read (the API process reads no table: see
+    tests/core/test_api_imports.py)."""
     script = (
         "import sys, pathlib\n"
         "from learning_orchestra.core.tables import read_page\n"

@@ -49,6 +49,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def trim_log(path: Path, limit: int) -> int:
+    """Keep the log file at `path` within about `limit` bytes: once it is larger, its last
+    half stays, behind a line that says how much was dropped. The bytes dropped (0: none).
+
+    Writers append (O_APPEND), so what they write next lands after the kept part; a line
+    written between the read and the truncation can be lost, which a log can afford."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size <= limit:
+        return 0
+    keep = limit // 2
+    with path.open("r+b") as handle:
+        handle.seek(size - keep)
+        tail = handle.read(keep)
+        dropped = size - len(tail)
+        marker = f"[... {dropped} bytes of earlier output dropped (LO_MAX_LOG_MB) ...]\n"
+        handle.seek(0)
+        handle.write(marker.encode() + tail)
+        handle.truncate()
+    return dropped
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

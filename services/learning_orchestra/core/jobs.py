@@ -57,7 +57,7 @@ from typing import Any, Protocol
 import psutil
 
 from . import worker
-from .artifacts import ArtifactVolume
+from .artifacts import ArtifactVolume, trim_log
 from .model import Doc, Status, iso, now
 from .settings import Settings
 from .steptype import StepType
@@ -620,6 +620,7 @@ class Supervisor:
                 used_mb = await loop.run_in_executor(
                     self._measure, job_memory_mb, job.process.pid, *job.companions
                 )
+                await loop.run_in_executor(self._measure, self._trim_log, job.name)
                 if used_mb > self.settings.job_memory_mb:
                     job.kill_reason = (
                         f"out of memory: the job used {used_mb:.0f} MB, more than "
@@ -662,6 +663,7 @@ class Supervisor:
         name = doc["name"]
         # The worker is done with its working folder (exited, or exiting after its commit).
         await asyncio.to_thread(self.volume.clear_scratch, name, run)
+        await asyncio.to_thread(self._trim_log, name)  # what it printed last, within the limit
         unset = ["_lease", "_cancel", "_job"]
         if outcome[0] == "finished":
             changes = self._ended(doc, Status.FINISHED, None)
@@ -701,6 +703,11 @@ class Supervisor:
             "durationSeconds": None if started is None else round(ended - started, 3),
             "waitingFor": [],
         }
+
+    def _trim_log(self, name: str) -> None:
+        """The step's captured output stays within LO_MAX_LOG_MB (checked as the job runs,
+        and once more when it ends)."""
+        trim_log(self.volume.log_path(name), self.settings.max_log_mb * 1024 * 1024)
 
     async def _record_run(self, doc: Doc, job: dict[str, Any] | None = None) -> None:
         """Append the run record of `doc`'s run that just ended; a `_job` run records the

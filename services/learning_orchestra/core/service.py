@@ -20,7 +20,8 @@ from .jobs import Supervisor
 from .model import ACTIVE, TERMINAL, Doc, Status, check_name, iso, new_step, now, status_of
 from .steptype import Content, StepType
 from .store import Store
-from .tables import TableReader, dumps, table_location
+from .tablereader import TableReader
+from .tables import dumps, table_location
 
 CANCEL_WAIT_SECONDS = 10.0
 #: The parameter of an upload step naming its file: `upload:{filename}` for an upload.

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     concurrency: int = Field(2, ge=1, description="jobs a service runs at once")
     lease_seconds: float = Field(30.0, gt=0, description="how long a job lease lasts unrenewed")
     max_upload_mb: int = Field(2048, gt=0, description="largest dataset accepted")
+    max_log_mb: int = Field(
+        64, gt=0, description="captured output kept per step: past it, the oldest half goes"
+    )
     scan_concurrency: int = Field(
         2, ge=1, le=64, description="table reads (pages, queries, downloads) run at once"
     )

@@ -9,17 +9,17 @@ Layout. A table output (format "parquet") holds its rows in one of two ways:
 and every reader treats both as one table: the parts in name order, the rows of each part in
 its order. `table_files` lists them.
 
-Reading in the API process. This module imports nothing heavy: pyarrow (and `core/rowfilter.py`
-for queries) is imported on the first table read, never `pyarrow.dataset` nor pandas, so the
-API starts fast and stays small. The footer of every file (its schema and the row count of each
-row group) is read once and kept (a bounded cache keyed by path, checked against the files'
-size and mtime), so a page jumps straight to the row group holding its first row without
-reading the rows it skips; rows are decoded at most BATCH_ROWS at a time, so memory is bounded
-whatever `skip` is. A `query` scan first counts matches reading only the columns the query
-names, and decodes whole rows only in the row groups that hold the page. `TableReader` runs
-reads on threads of their own (never the store's nor the event loop's), at most
-LO_SCAN_CONCURRENCY at once, and stops one that runs past LO_SCAN_TIMEOUT seconds with a 503
-telling the user to narrow the query or download the table.
+Reading, in reader processes. The API process imports this module (it is light: pyarrow is
+imported on the first read, never `pyarrow.dataset` nor pandas) but reads no table itself:
+`core/tablereader.py` runs every read in a small pool of reader processes, which call
+`page_json`, `all_rows_json`, `csv_chunks` and `parquet_chunks` here. The footer of every file
+(its schema and the row count of each row group) is read once and kept by each reader (a
+bounded cache keyed by path, checked against the files' size and mtime), so a page jumps
+straight to the row group holding its first row without reading the rows it skips; rows are
+decoded at most BATCH_ROWS at a time, so memory is bounded whatever `skip` is. A `query` scan
+first counts matches reading only the columns the query names, and decodes whole rows only in
+the row groups that hold the page. A page or scan checks its `Deadline` (LO_SCAN_TIMEOUT) at
+every batch and stops with a 503 telling the user to narrow the query or download the table.
 
 `query` is a JSON filter in a safe subset of MongoDB syntax — field equality,
 `$eq $ne $gt $gte $lt $lte $in $nin $exists`, `$and $or` — compiled to pyarrow compute calls
@@ -40,20 +40,17 @@ returned as null) playing the part of a missing field:
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import decimal
-import functools
 import json
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .errors import Invalid, LOError, NotFound
 
@@ -79,12 +76,10 @@ BATCH_ROWS = 8 * 1024
 SCAN_BATCH_ROWS = 64 * 1024
 #: Bytes read from a file at once for a page (a page needs the first pages of each column).
 READ_BUFFER = 64 * 1024
-#: Footers kept by the API process (a few KB each).
+#: Footers kept by each reader process (a few KB each).
 FOOTER_CACHE = 256
 #: Rows `result?format=json` answers at most (then csv or parquet).
 MAX_JSON_ROWS = 100_000
-
-T = TypeVar("T")
 
 
 class ScanTimeout(LOError):
@@ -173,7 +168,7 @@ _arrow_ready = False
 
 def _prepare_arrow() -> None:
     """On the first table read: Arrow allocates with the C library's malloc here. Its default
-    allocator keeps freed memory for reuse, which left the API process tens of MB larger after
+    allocator keeps freed memory for reuse, which left a reading process tens of MB larger after
     serving a few pages; reads here allocate little and briefly."""
     global _arrow_ready
     if not _arrow_ready:
@@ -239,9 +234,12 @@ def _read_footer(location: Path) -> Footer:
 class Deadline:
     """When a read must stop; `check` raises ScanTimeout past it."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, remaining: float | None = None) -> None:
+        """`seconds`: LO_SCAN_TIMEOUT (named in the error); `remaining`: of it, what is left
+        (the API may have waited for a reader), all of it when None."""
         self.seconds = seconds
-        self.at = None if seconds is None else time.monotonic() + seconds
+        left = seconds if remaining is None else remaining
+        self.at = None if left is None else time.monotonic() + left
 
     def check(self) -> None:
         if self.at is not None and time.monotonic() > self.at:
@@ -415,15 +413,6 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
 
 
-def _all_rows(location: Path, deadline: Deadline) -> str:
-    info = footer(location)
-    if info.rows > MAX_JSON_ROWS:
-        raise Invalid(
-            f"the table has {info.rows} rows: download it with format=csv or format=parquet"
-        )
-    return dumps(to_rows(_plain_page(info, 0, max(info.rows, 1), deadline)))
-
-
 def _csv_pieces(info: Footer) -> Iterator[bytes]:
     """The table as CSV text, BATCH_ROWS rows at a time, the header line first."""
     import io
@@ -468,73 +457,38 @@ class _Chunks:
         return data
 
 
-class TableReader:
-    """Table reads of the API process, on threads of their own: at most `concurrency` at once,
-    each stopped after `timeout` seconds (waiting for a thread included) with ScanTimeout."""
+def page_json(
+    location: Path, skip: int, limit: int, query: dict[str, Any] | None, deadline: Deadline
+) -> bytes:
+    """The JSON array of rows `skip`..`skip+limit` matching `query`."""
+    return dumps(to_rows(_page(location, skip, limit, query, deadline))).encode()
 
-    def __init__(self, concurrency: int = 2, timeout: float = 30.0) -> None:
-        self.timeout = timeout
-        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="lo-table")
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        """`function(*args, deadline=...)` on a table thread. The caller has its answer at the
-        deadline even while all threads are busy: a read not started by then never starts,
-        and one under way stops at its next batch (its own `deadline.check`)."""
-        deadline = Deadline(self.timeout)
-        call = functools.partial(function, *args, deadline=deadline)
-        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
-        try:
-            return await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise deadline.expired() from None
+def all_rows_json(location: Path, deadline: Deadline) -> bytes:
+    """The JSON array of every row (Invalid beyond MAX_JSON_ROWS rows)."""
+    info = footer(location)
+    if info.rows > MAX_JSON_ROWS:
+        raise Invalid(
+            f"the table has {info.rows} rows: download it with format=csv or format=parquet"
+        )
+    return dumps(to_rows(_plain_page(info, 0, max(info.rows, 1), deadline))).encode()
 
-    def close(self) -> None:
-        """Let the reader threads end (a read under way stops at its deadline)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def page_json(
-        self, location: Path, skip: int, limit: int, query: dict[str, Any] | None
-    ) -> str:
-        """The JSON array of rows `skip`..`skip+limit` matching `query`."""
+def csv_chunks(location: Path) -> Iterator[bytes]:
+    """The table as CSV with a header line, BATCH_ROWS rows at a time."""
+    yield from _csv_pieces(footer(location))
 
-        def page(deadline: Deadline) -> str:
-            return dumps(to_rows(_page(location, skip, limit, query, deadline)))
 
-        return await self._run(page)
+def parquet_chunks(location: Path) -> Iterator[bytes]:
+    """The table as one Parquet file, written as it goes, one row group at a time (for a
+    table of several parts; the API sends a table of one file as it is)."""
+    import pyarrow.parquet as pq
 
-    async def all_rows_json(self, location: Path) -> str:
-        """The JSON array of every row (Invalid beyond MAX_JSON_ROWS rows)."""
-        return await self._run(_all_rows, location)
-
-    async def csv_chunks(self, location: Path) -> AsyncIterator[bytes]:
-        """The table as CSV with a header line, a batch of rows at a time (each read on a
-        table thread, under its own deadline)."""
-        info = await self._run(lambda deadline: footer(location))
-        pieces = _csv_pieces(info)
-
-        def piece(deadline: Deadline) -> bytes | None:
-            deadline.check()
-            return next(pieces, None)
-
-        while (data := await self._run(piece)) is not None:
-            yield data
-
-    async def parquet_chunks(self, location: Path) -> AsyncIterator[bytes]:
-        """The table as one Parquet file, written as it streams, one row group at a time (for
-        a table of several parts; one file is sent as it is)."""
-        import pyarrow.parquet as pq
-
-        info = await self._run(lambda deadline: footer(location))
-        sink = _Chunks()
-        writer = pq.ParquetWriter(sink, info.schema)
-
-        def copy(position: int, deadline: Deadline) -> bytes:
-            deadline.check()
-            index, group, _, _ = info.groups[position]
-            writer.write_table(info.open(index).read_row_group(group, use_threads=False))
-            return sink.take()
-
-        for position in range(len(info.groups)):
-            yield await self._run(copy, position)
-        writer.close()
+    info = footer(location)
+    sink = _Chunks()
+    writer = pq.ParquetWriter(sink, info.schema)
+    for index, group, _, _ in info.groups:
+        writer.write_table(info.open(index).read_row_group(group, use_threads=False))
         yield sink.take()
+    writer.close()
+    yield sink.take()
