@@ -264,7 +264,9 @@ def _batches(
         batch_size=max(1, min(batch_rows, SCAN_BATCH_ROWS if columns else BATCH_ROWS)),
         row_groups=[group],
         columns=columns,
-        use_threads=False,
+        # columns decoded in parallel: reads run in reader processes (core/tablereader.py),
+        # whose threads never compete with the API's event loop
+        use_threads=True,
     )
 
 
