@@ -31,6 +31,13 @@ ensure_venv() {
         "$(python_311)" -m venv "$VENV"
     fi
     if [ "$(cat "$VENV/.lo-installed" 2>/dev/null)" != "$stamp" ]; then
+        if [ -e "$VENV/.lo-installed" ]; then
+            echo "updating .venv: the dependencies or extras changed since the last install" \
+                "(now: ${extras:-core})..." >&2
+        else
+            echo "first run: installing Learning Orchestra and its toolkits (${extras:-core})" \
+                "into .venv, a few minutes..." >&2
+        fi
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
         "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".${extras:+[$extras]}"
         echo "$stamp" >"$VENV/.lo-installed"

@@ -26,10 +26,30 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _banner(args.host, args.port)
     uvicorn.run(
         app, host=args.host, port=args.port, log_level=args.log_level, timeout_graceful_shutdown=15
     )
     return 0
+
+
+def _banner(host: str, port: int) -> None:
+    """Log, once at start, where the API and its docs answer and where the data lives."""
+    from .core.settings import BASE_PATH, get_settings
+
+    settings = get_settings()
+    # a wildcard address is not one a browser can open: show the loopback name instead
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"  # an IPv6 address in a URL
+    url = f"http://{shown}:{port}"
+    logging.getLogger("learning_orchestra").info(
+        "Learning Orchestra: API %s%s | docs %s/docs | data directory %s",
+        url,
+        BASE_PATH,
+        url,
+        settings.data_dir.resolve(),
+    )
 
 
 def _openapi(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
 from .artifacts import ArtifactVolume
+from .docs import install_docs
 from .edge import EdgeGuard
 from .errors import LOError, StoreUnavailable, Unauthorized
 from .jobs import Supervisor
@@ -131,8 +132,11 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
         version="1.0.0",
         description="REST API for machine-learning pipeline steps (see docs/api.md).",
         lifespan=lifespan,
+        docs_url=None,  # FastAPI's pages load Swagger UI/ReDoc from a CDN: core/docs.py's don't
+        redoc_url=None,
     )
     _install_error_handlers(app)
+    install_docs(app)
     # Added last = runs first: the edge guard refuses cross-site requests, body types a route
     # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
     origins = (settings or get_settings()).cors_origin_list

@@ -3,6 +3,7 @@
 POST   /{step}/{tool}                      create and run (JSON, or multipart upload)
 GET    /{step}/{tool}                      list metadata (skip, limit)
 GET    /{step}/{tool}/{name}               [metadata, ...content] (skip, limit, query)
+GET    /{step}/{tool}/{name}?lineage=1     the upstream graph (core/lineage.py)
 PATCH  /{step}/{tool}/{name}               re-run with changed parameters
 DELETE /{step}/{tool}/{name}               cancel if running, remove metadata and output
 POST   /{step}/{tool}/{name}/cancel        stop a pending or running step
@@ -30,6 +31,7 @@ from pydantic import BaseModel
 
 from .artifacts import ArtifactVolume
 from .errors import BadRequest, Invalid, LOError, NotFound, TooLarge
+from .lineage import lineage_graph
 from .model import NAME_PATTERN, Doc, check_name, public
 from .service import MAX_DESCRIPTION_BYTES, StepService, check_sizes, parse_body
 from .settings import BASE_PATH, Settings
@@ -430,8 +432,15 @@ def step_router(step_type: StepType) -> APIRouter:
         skip: Skip = 0,
         limit: Limit = DEFAULT_LIMIT,
         query: Annotated[str | None, Query(description="JSON filter over rows")] = None,
+        lineage: Annotated[
+            bool,
+            Query(description="answer the step's upstream graph (nodes, parent → child edges)"),
+        ] = False,
     ) -> Response:
         doc = await steps.get(step_type, name)
+        if lineage:  # skip, limit and query page content, which this answer has none of
+            graph = await lineage_graph(steps.store, doc)
+            return Response(json.dumps({"result": graph}), media_type="application/json")
         filters = parse_query(query)
         if filters and step_type.content is not Content.TABLE:
             raise Invalid(f"{kind} outputs are not tables: query applies to table rows only")

@@ -84,6 +84,25 @@ def parse_body(step_type: StepType, data: Any) -> dict[str, Any]:
     return params
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge-patch: `patch` applied to `target` (neither is modified).
+
+    A dict patch merges into a dict target key by key — a null value removes the key, a dict
+    value merges recursively, anything else replaces — and into anything else as into {}; a
+    patch that is not a dict replaces the target. PATCH applies the body so to the stored
+    parameters: `{"methodParameters": {"epochs": 5}}` changes one argument and keeps the
+    others, as LO's replace-the-given-keys did for flat parameters."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 class StepService:
     """The life of steps, shared by every step type."""
 
@@ -178,7 +197,7 @@ class StepService:
         return doc
 
     async def rerun(self, step_type: StepType, name: str, changes: dict[str, Any]) -> Doc:
-        """PATCH: re-run with `changes` merged into the stored parameters."""
+        """PATCH: re-run with `changes` merged into the stored parameters (`merge_patch`)."""
         if not step_type.patchable:
             raise MethodNotAllowed(
                 f"{step_type.type} steps cannot be re-run: delete them and create them again"
@@ -186,7 +205,7 @@ class StepService:
         doc = await self.get(step_type, name)
         if step_type.name_field in changes and changes[step_type.name_field] != name:
             raise Invalid(f"{step_type.name_field} cannot change: a re-run keeps the step's name")
-        body = {**doc["parameters"], **changes}
+        body = merge_patch(doc["parameters"], changes)
         kept = self._kept_upload(step_type, doc, body)
         if kept is not None:  # the URI names the kept upload, which the model refuses
             body[UPLOAD_FIELD] = KEPT_UPLOAD_PLACEHOLDER

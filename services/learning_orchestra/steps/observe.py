@@ -19,6 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
+from ..core import catalog
 from ..core.errors import NotFound, ObserveTimeout
 from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
 from ..core.routes import ERRORS, ErrorBody
@@ -29,7 +30,8 @@ DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
 
 router = APIRouter(prefix="/observe", tags=["observe"], responses=ERRORS)
-ROUTERS = [router]
+# The routes across step types read the store only, as observe does: this service serves them.
+ROUTERS = [router, catalog.router]
 
 Timeout = Annotated[float, Query(gt=0, le=MAX_TIMEOUT, description="seconds to wait")]
 
