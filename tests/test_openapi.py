@@ -111,3 +111,32 @@ def test_the_embedded_app_serves_nothing_more_than_the_services(
     served = set().union(*(_operations(create_app([s])) for s in SERVICES))
     documented = {(p, m) for p, ops in generated["paths"].items() for m in ops}
     assert documented == served
+
+
+def test_every_post_body_has_an_example_that_its_model_accepts(generated: dict[str, Any]) -> None:
+    """Swagger UI's "Try it out" starts from the request example (issue 7): each must exist
+    and be a body the route's request model accepts."""
+    from pydantic import BaseModel
+
+    from learning_orchestra.core.api import service_module
+    from learning_orchestra.core.settings import BASE_PATH
+    from learning_orchestra.steps.observe import ObserveRequest
+
+    models: dict[str, type[BaseModel]] = {f"{BASE_PATH}/observe": ObserveRequest}
+    for service in SERVICES:
+        for step_type in getattr(service_module(service), "STEP_TYPES", []):
+            models[BASE_PATH + step_type.path] = step_type.request
+    checked = 0
+    for path, operations in generated["paths"].items():
+        body = operations.get("post", {}).get("requestBody")
+        if body is None:
+            continue  # e.g. .../cancel takes no body
+        media = body["content"]["application/json"]
+        examples = [media["example"]] if "example" in media else []
+        examples += [e["value"] for e in media.get("examples", {}).values()]
+        assert examples, f"POST {path} has no request example"
+        assert path in models, f"POST {path}: which request model? add it to this test"
+        for example in examples:
+            models[path].model_validate(example)  # raises, naming the field, if invalid
+            checked += 1
+    assert checked >= len(models)

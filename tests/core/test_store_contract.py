@@ -19,9 +19,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from learning_orchestra.core.errors import NameTaken, StoreUnavailable
+from learning_orchestra.core.errors import BadRequest, CursorExpired, NameTaken, StoreUnavailable
 from learning_orchestra.core.model import Doc, new_step
 from learning_orchestra.core.store import SqliteStore, Store
+from learning_orchestra.core.store.base import encode_cursor
 
 MONGO_URL = os.environ.get("LO_TEST_MONGO_URL")
 MONGO_SKIP = "LO_TEST_MONGO_URL not set: MongoStore contract tests skipped"
@@ -540,5 +541,68 @@ async def test_sqlite_change_log_is_bounded_in_bytes(tmp_path: Path) -> None:
 
         rows, size = await sqlite._run(logged)
         assert rows < 61 and size <= (1 << 20) * 5 // 4  # trimmed each quarter of the budget
+    finally:
+        await sqlite.close()
+
+
+# -- cursors (GET /observe?since=) --------------------------------------------------------------
+async def test_watch_since_a_cursor_replays_the_changes_after_it(store: Store) -> None:
+    await store.insert(step("a"))
+    async with store.watch(None) as changes:
+        start = changes.cursor  # "now", before any change
+    b = await store.insert(step("b"))
+    a = await store.update("a", {"status": "running"})
+    await store.delete("b")
+    async with store.watch(None, since=start) as changes:
+        got = [await changes.next(DELIVERY) for _ in range(3)]
+        after = changes.cursor
+    assert got == [b, a, {"name": "b", "deleted": True}]
+    assert isinstance(after, str) and after != start
+    # resuming after the last one delivered: nothing old again, only what comes next
+    async with store.watch(None, since=after) as changes:
+        assert await changes.next(0.3) is None
+        new = await store.update("a", {"progress": 1})
+        assert await changes.next(DELIVERY) == new
+
+
+async def test_watch_since_resumes_right_after_the_change_delivered(store: Store) -> None:
+    async with store.watch(None) as changes:
+        first = await store.insert(step("a"))
+        second = await store.insert(step("b"))
+        assert await changes.next(DELIVERY) == first
+        middle = changes.cursor
+    async with store.watch(None, since=middle) as changes:
+        assert await changes.next(DELIVERY) == second
+
+
+async def test_watch_since_refuses_a_cursor_that_is_not_one(store: Store) -> None:
+    for bad in ("nonsense", "", "c3FsaXRlOg", "bW9uZ286eA"):  # "sqlite:", "mongo:x"
+        with pytest.raises(BadRequest):
+            async with store.watch(None, since=bad):
+                pass
+
+
+async def test_sqlite_cursor_before_the_kept_changes_is_expired(tmp_path: Path) -> None:
+    sqlite = SqliteStore(tmp_path / "store.sqlite3")
+    sqlite.keep_changes = 5
+    await sqlite.open()
+    try:
+        async with sqlite.watch(None) as changes:
+            old = changes.cursor
+        await sqlite.insert(step("s"))
+        for i in range(20):
+            await sqlite.update("s", {"progress": i})
+        await sqlite._run(sqlite._trim)  # as every 1000th write does
+        with pytest.raises(CursorExpired):
+            async with sqlite.watch(None, since=old):
+                pass
+        # a cursor from beyond this store's log (another, or a recreated, store) too
+        with pytest.raises(CursorExpired):
+            async with sqlite.watch(None, since=encode_cursor("sqlite", "999999")):
+                pass
+        async with sqlite.watch(None) as changes:
+            now = changes.cursor
+        async with sqlite.watch(None, since=now) as changes:
+            assert await changes.next(0.1) is None
     finally:
         await sqlite.close()

@@ -28,7 +28,7 @@ from learning_orchestra.core.api import create_app
 from learning_orchestra.core.artifacts import ArtifactVolume
 from learning_orchestra.core.settings import Settings
 from learning_orchestra.sandbox import landlock
-from tests.conftest import BASE, wait
+from tests.conftest import BASE, assert_error, wait
 
 FUNCTION = f"{BASE}/function/python"
 ROOT = os.geteuid() == 0
@@ -146,6 +146,45 @@ def test_a_dataset_is_a_dataframe(client: TestClient, files_server: str) -> None
     assert doc["rows"] == 314
     rows = client.get(f"{FUNCTION}/women/result", params={"format": "json"}).json()["result"]
     assert len(rows) == 314 and set(rows[0]) == {"Name", "Age"}
+
+
+def test_result_answers_arrays_as_npy_and_json_values_as_json(client: TestClient) -> None:
+    import io
+
+    import numpy as np
+
+    doc = run(client, "arr", "import numpy as np\nresponse = np.arange(6.0).reshape(2, 3)")
+    assert doc["status"] == "finished", doc["exception"]
+    for params in ({}, {"format": "npy"}):
+        response = client.get(f"{FUNCTION}/arr/result", params=params)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "application/octet-stream"
+        array = np.load(io.BytesIO(response.content), allow_pickle=False)
+        assert array.shape == (2, 3) and array.tolist() == [[0, 1, 2], [3, 4, 5]]
+    for other in ("json", "csv", "parquet"):
+        assert_error(client.get(f"{FUNCTION}/arr/result", params={"format": other}), 422, "npy")
+
+    values = {
+        "scalar": ("response = 2.5", 2.5),
+        "listed": ("response = [1, 'two', None]", [1, "two", None]),
+        "metrics": ("response = {'accuracy': 0.9, 'labels': ['a', 'b']}", None),
+    }
+    for name, (source, _) in values.items():
+        assert run(client, name, source)["status"] == "finished"
+    values["metrics"] = ("", {"accuracy": 0.9, "labels": ["a", "b"]})
+    for name, (_, expected) in values.items():
+        for params in ({}, {"format": "json"}):
+            response = client.get(f"{FUNCTION}/{name}/result", params=params)
+            assert response.status_code == 200, response.text
+            assert response.json() == {"result": expected}
+        assert_error(client.get(f"{FUNCTION}/{name}/result", params={"format": "npy"}), 422, "json")
+    # a table is no array either; a dict of non-JSON values is served item by item elsewhere
+    doc = run(client, "tbl", "import pandas as pd\nresponse = pd.DataFrame({'v': [1, 2]})")
+    assert doc["status"] == "finished", doc["exception"]
+    assert_error(client.get(f"{FUNCTION}/tbl/result", params={"format": "npy"}), 422, "csv")
+    doc = run(client, "mixed", "import numpy as np\nresponse = {'a': np.zeros(2), 'b': 1}")
+    assert doc["status"] == "finished", doc["exception"]
+    assert_error(client.get(f"{FUNCTION}/mixed/result"), 422, ".../files")
 
 
 def test_expressions_are_evaluated_in_the_sandbox(client: TestClient) -> None:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from learning_orchestra.core.store.base import encode_cursor
 from tests.conftest import BASE, assert_error, wait
 
 CSV = f"{BASE}/dataset/csv"
@@ -312,6 +316,131 @@ def test_events_skip_changes_logged_before_the_first_read(
 
 def test_events_reject_bad_names(api: TestClient) -> None:
     assert_error(api.get(f"{OBSERVE}/a.b/events"), 422, "name")
+
+
+# -- GET /observe?since=CURSOR: the change feed of every step --------------------------------
+TERMINAL = ("finished", "failed", "cancelled")
+
+
+def feed(client: Any, since: str | None = None, timeout: float = 30) -> dict[str, Any]:
+    params: dict[str, Any] = {"timeout": timeout}
+    if since is not None:
+        params["since"] = since
+    response = client.get(OBSERVE, params=params)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"result", "cursor"} and isinstance(body["cursor"], str)
+    return body
+
+
+def test_feed_starts_from_now_and_lists_every_change_in_order(
+    api: TestClient, files_server: str
+) -> None:
+    create(api, "before", f"{files_server}/typed.csv")
+    wait(api, "before")
+    started = time.monotonic()
+    start = feed(api)  # no cursor: where "now" is, at once, and no changes
+    assert start["result"] == [] and time.monotonic() - started < 10
+    create(api, "ds", f"{files_server}/typed.csv")
+    done = wait(api, "ds")
+    seen: list[dict[str, Any]] = []
+    cursor = start["cursor"]
+    while not seen or seen[-1]["status"] not in TERMINAL:
+        page = feed(api, cursor)
+        assert page["result"], "a long-poll with changes after the cursor answers some"
+        seen += page["result"]
+        cursor = page["cursor"]
+    assert {d["name"] for d in seen} == {"ds"}  # nothing of `before`: it changed earlier
+    assert [d["version"] for d in seen] == list(range(1, done["version"] + 1))  # oldest first
+    assert seen[0]["status"] == "pending" and seen[-1] == done == current(api, "ds")
+    assert not [k for d in seen for k in d if k.startswith("_")]
+    # nothing newer: the timeout answers no changes (not an error), the cursor still usable
+    idle = feed(api, cursor, timeout=0.3)
+    assert idle["result"] == []
+    assert api.delete(f"{CSV}/ds").status_code == 200
+    assert feed(api, idle["cursor"])["result"] == [{"name": "ds", "deleted": True}]
+    # a cursor replays from where it was: the first one again gives the whole history
+    again = feed(api, start["cursor"])["result"]
+    assert again[0] == seen[0]
+
+
+def test_feed_answers_as_soon_as_something_changes(api: TestClient, files_server: str) -> None:
+    cursor = feed(api)["cursor"]
+    threading.Timer(0.3, lambda: create(api, "later", f"{files_server}/typed.csv")).start()
+    started = time.monotonic()
+    page = feed(api, cursor, timeout=60)
+    assert time.monotonic() - started < 30  # not the timeout
+    assert page["result"][0]["name"] == "later" and page["result"][0]["version"] == 1
+    wait(api, "later")
+
+
+def test_feed_errors(api: TestClient) -> None:
+    cursor = feed(api)["cursor"]
+    for bad in ("nonsense", cursor + "x!", "c3FsaXRlOg"):
+        body = assert_error(api.get(OBSERVE, params={"since": bad}), 400, "cursor", "since")
+        assert body["error"]["code"] == "bad_request"
+    # a cursor this store no longer keeps the changes after (here: one from another store)
+    body = assert_error(
+        api.get(OBSERVE, params={"since": encode_cursor("sqlite", "99999999")}),
+        410,
+        "no longer kept",
+        "omit `since`",
+    )
+    assert body["error"]["code"] == "cursor_expired"
+    for params, field in (
+        ({"since": cursor, "timeout": 0}, "timeout"),
+        ({"since": cursor, "timeout": 3601}, "timeout"),
+        ({"since": ""}, "since"),
+    ):
+        assert_error(api.get(OBSERVE, params=params), 422, field)
+    assert_error(api.get(f"{OBSERVE}/*/events", params={"since": "nonsense"}), 400, "cursor")
+    assert_error(api.get(f"{OBSERVE}/ds/events", params={"since": cursor}), 400, "every step")
+
+
+def sse_stream(response: Any) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
+    """(event, id, data) of a Server-Sent Events stream, as they arrive."""
+    fields: dict[str, str] = {}
+    for line in response.iter_lines():
+        if not line:
+            if "data" in fields:
+                yield fields.get("event", "message"), fields.get("id"), json.loads(fields["data"])
+            fields = {}
+        elif not line.startswith(":"):
+            key, _, value = line.partition(":")
+            fields[key] = value.removeprefix(" ")
+
+
+def test_feed_events_replay_after_a_cursor_and_resume_by_id(lo_server: str) -> None:
+    """The SSE twin of the feed, on a real server (its stream never ends by itself)."""
+    name = f"feed_{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=lo_server + BASE, timeout=60) as http:
+        cursor = http.get("/observe").json()["cursor"]
+        content = b"a,b\n1,2\n3,4\n"
+        response = http.post(
+            "/dataset/csv", data={"datasetName": name}, files={"file": ("t.csv", content)}
+        )
+        assert response.status_code == 201, response.text
+        assert http.get(f"/observe/{name}", params={"timeout": 60}).status_code == 200
+
+        def mine(**kwargs: Any) -> list[tuple[str, str | None, dict[str, Any]]]:
+            got = []
+            with http.stream("GET", "/observe/*/events", **kwargs) as stream:
+                assert stream.status_code == 200
+                for event in sse_stream(stream):
+                    if event[2]["name"] == name:  # the session's server runs other tests too
+                        got.append(event)
+                        if event[2]["status"] in TERMINAL:
+                            return got
+            raise AssertionError("the stream ended")
+
+        events = mine(params={"since": cursor})
+        assert [e[0] for e in events] == ["change"] * len(events) and len(events) >= 2
+        assert [e[2]["version"] for e in events] == list(range(1, len(events) + 1))
+        assert all(isinstance(e[1], str) and e[1] for e in events)
+        # an EventSource reconnects with the last id it got: the stream resumes after it
+        resumed = mine(headers={"Last-Event-ID": events[0][1] or ""})
+        assert resumed == events[1:]
+        http.delete(f"/dataset/csv/{name}")
 
 
 # -- POST /observe (LO's observer proposal) --------------------------------------------------

@@ -45,6 +45,13 @@ class ObserveTimeout(LOError):
     code = "timeout"
 
 
+class CursorExpired(LOError):
+    """An observe cursor older than the changes the store still keeps (or not one of its own)."""
+
+    status_code = 410
+    code = "cursor_expired"
+
+
 class Conflict(LOError):
     """The name is taken, or the step is busy."""
 

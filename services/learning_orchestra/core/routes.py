@@ -7,7 +7,7 @@ GET    /{step}/{tool}/{name}?lineage=1     the upstream graph (core/lineage.py)
 PATCH  /{step}/{tool}/{name}               re-run with changed parameters
 DELETE /{step}/{tool}/{name}               cancel if running, remove metadata and output
 POST   /{step}/{tool}/{name}/cancel        stop a pending or running step
-GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv|parquet)
+GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv|parquet|npy)
 GET    /{step}/{tool}/{name}/files         files the step wrote
 GET    /{step}/{tool}/{name}/files/{file}  download one
 GET    /{step}/{tool}/{name}/logs          captured stdout/stderr of the latest run
@@ -48,6 +48,7 @@ MAX_FORM_FIELD_BYTES = MAX_DESCRIPTION_BYTES + 1024
 MAX_JSON_BYTES = 16 * 2**20
 MAX_JSON_DEPTH = 64
 MAX_LOG_BYTES = 1 << 20  # the most of a log one GET answers
+MAX_JSON_RESULT_BYTES = 16 * 2**20  # the most of a JSON value `.../result` answers inline
 
 StepName = Annotated[str, Path(pattern=NAME_PATTERN, description="the step's name")]
 #: The largest skip: any table or list is far smaller, and SQLite's integers are 64-bit (a
@@ -313,6 +314,8 @@ def _body_schema(step_type: StepType) -> dict[str, Any]:
     """POST's request body: the step's JSON model (and the multipart upload, if it takes one)."""
     schema = step_type.request.model_json_schema()
     content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if step_type.example is not None:
+        content["application/json"]["example"] = dict(step_type.example)
     if step_type.upload:
         content["multipart/form-data"] = {
             "schema": {
@@ -513,12 +516,33 @@ def step_router(step_type: StepType) -> APIRouter:
     async def result(
         name: StepName,
         steps: Steps,
-        format: Literal["json", "csv", "parquet"] | None = None,
+        format: Literal["json", "csv", "parquet", "npy"] | None = None,
     ) -> Response | dict[str, Any]:
         doc = await steps.get(step_type, name)
         run, manifest = steps.artifact(doc)
         folder = steps.volume.artifact_dir(name, run)
-        if manifest["format"] == "parquet":
+        stored = manifest["format"]
+        if format == "npy" and stored != "npy":
+            raise Invalid(
+                f"{name!r} is stored as {stored}, not as an array: ask for format=json"
+                + (", csv or parquet" if stored == "parquet" else " or download it from .../files")
+            )
+        if stored == "npy":  # an array: its .npy file, as the job saved it (numpy.load reads it)
+            if format not in (None, "npy"):
+                raise Invalid(f"{name!r} is an array: ask for format=npy (numpy.load reads it)")
+            return FileResponse(
+                folder / "value.npy", media_type="application/octet-stream", filename=f"{name}.npy"
+            )
+        if stored == "json" and format in (None, "json"):  # a small value: {"result": value}
+            value = folder / "value.json"
+            if value.stat().st_size > MAX_JSON_RESULT_BYTES:
+                raise Invalid(
+                    f"{name!r} is {value.stat().st_size} bytes of JSON, more than one answer "
+                    f"holds ({MAX_JSON_RESULT_BYTES}): download value.json from .../files"
+                )
+            data = await asyncio.to_thread(value.read_bytes)
+            return Response(b'{"result":' + data + b"}", media_type="application/json")
+        if stored == "parquet":
             table = table_location(folder)  # one file, or a folder of parts (core/tables.py)
             if format == "parquet":
                 if table.is_file():

@@ -68,6 +68,9 @@ class StepType:
     check: Callable[[Mapping[str, Any], Mapping[str, dict[str, Any]]], None] | None = None
     # The sandbox family its runner runs user code in (pre-started interpreters), if any.
     sandbox: SandboxFamily | None = None
+    # A valid POST body (docs/api.md's worked example): the OpenAPI request example, which
+    # Swagger UI's "Try it out" starts from (tests/test_openapi.py validates it).
+    example: Mapping[str, Any] | None = None
 
     @property
     def type(self) -> str:

@@ -3,6 +3,8 @@
     GET  /observe/{name}?timeout=S          long-poll until the step is finished/failed/cancelled
     GET  /observe/{name}?since=V&timeout=S  long-poll until any change after version V
     GET  /observe/{name}/events             Server-Sent Events, one per change (name=* for all)
+    GET  /observe?since=CURSOR&timeout=S    the change feed of every step, long-poll
+    GET  /observe/*/events?since=CURSOR     the same feed as Server-Sent Events
     POST /observe                           LO's observer proposal: answers the long-poll URL
 
 Race-free: each request subscribes to the store's changes before it reads the current state.
@@ -15,12 +17,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Body, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
 from ..core import catalog
-from ..core.errors import NotFound, ObserveTimeout
+from ..core.errors import BadRequest, NotFound, ObserveTimeout
 from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
 from ..core.routes import ERRORS, ErrorBody
 from ..core.settings import BASE_PATH
@@ -28,12 +30,21 @@ from ..core.store import Store
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 3600.0
+MAX_FEED_CHANGES = 500  # per answer of GET /observe: the cursor resumes after the last one
 
 router = APIRouter(prefix="/observe", tags=["observe"], responses=ERRORS)
 # The routes across step types read the store only, as observe does: this service serves them.
 ROUTERS = [router, catalog.router]
 
 Timeout = Annotated[float, Query(gt=0, le=MAX_TIMEOUT, description="seconds to wait")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=4096,
+        description="an opaque `cursor` from a previous answer; omit it to start from now",
+    ),
+]
 
 
 def _store(request: Request) -> Store:
@@ -73,6 +84,39 @@ async def wait_for(store: Store, name: str, timeout: float, since: int | None = 
         return doc
 
 
+def _feed_entry(doc: Doc) -> Doc:
+    """A change as the feed shows it: the public metadata, or `{"name", "deleted": true}`."""
+    return {"name": doc["name"], "deleted": True} if doc.get("deleted") else public(doc)
+
+
+class FeedAnswer(BaseModel):
+    result: list[dict[str, Any]] = Field(
+        description="changed steps' metadata (or {name, deleted: true}), oldest first"
+    )
+    cursor: str = Field(description="pass it as `since` to read the changes after these")
+
+
+@router.get(
+    "",
+    summary="The change feed of every step: long-poll for changes after a cursor",
+    operation_id="observe_changes",
+    response_model=FeedAnswer,
+    responses={410: {"model": ErrorBody, "description": "the cursor is too old: restart"}},
+)
+async def observe_changes(
+    request: Request, since: Cursor = None, timeout: Timeout = DEFAULT_TIMEOUT
+) -> dict[str, Any]:
+    store = _store(request)
+    async with store.watch(None, since=since) as changes:
+        found: list[Doc] = []
+        if since is not None:  # without a cursor: just where "now" is, so a client starts there
+            first = await changes.next(timeout)
+            while first is not None and len(found) < MAX_FEED_CHANGES:
+                found.append(_feed_entry(first))
+                first = await changes.next(0) if len(found) < MAX_FEED_CHANGES else None
+        return {"result": found, "cursor": changes.cursor}
+
+
 @router.get(
     "/{name}",
     summary="Wait for a step to end, or for its next change (since=V)",
@@ -93,14 +137,29 @@ async def observe(
     summary="Server-Sent Events for a step's changes (name=* for all)",
     operation_id="observe_events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "change events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "change events"},
+        410: {"model": ErrorBody, "description": "the cursor is too old: restart"},
+    },
 )
 async def events(
-    request: Request, name: Annotated[str, Path(pattern=r"^(\*|" + NAME_PATTERN[1:-1] + ")$")]
+    request: Request,
+    name: Annotated[str, Path(pattern=r"^(\*|" + NAME_PATTERN[1:-1] + ")$")],
+    since: Cursor = None,
+    last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> EventSourceResponse:
     store = _store(request)
     watch_all = name == "*"
-    changes_cm = store.watch(None if watch_all else name)
+    # The feed of every step resumes after a cursor: `since`, or the id of the last event an
+    # EventSource received (browsers send it as Last-Event-ID when they reconnect).
+    since = since or last_event_id or None
+    if since is not None and not watch_all:
+        raise BadRequest(
+            "`since` (a cursor) applies to the feed of every step, /observe/*/events: "
+            "a single step's stream starts with its current metadata",
+            {"since": since},
+        )
+    changes_cm = store.watch(None if watch_all else name, since=since)
     changes = await changes_cm.__aenter__()
     first = None if watch_all else await store.get(name)
     if not watch_all and first is None:
@@ -122,7 +181,10 @@ async def events(
                     continue  # sse-starlette sends keep-alive pings meanwhile
                 if change.get("deleted"):
                     sent.pop(change["name"], None)
-                    yield {"event": "deleted", "data": json.dumps({"name": change["name"]})}
+                    gone = {"event": "deleted", "data": json.dumps({"name": change["name"]})}
+                    if watch_all:
+                        gone["id"] = changes.cursor
+                    yield gone
                     if not watch_all:
                         return
                     continue
@@ -130,7 +192,10 @@ async def events(
                     continue  # logged before `first` was read (the watch starts first): sent
                 sent[change["name"]] = change.get("version", 0)
                 doc = change
-                yield {"event": "change", "data": json.dumps(public(doc))}
+                event = {"event": "change", "data": json.dumps(public(doc))}
+                if watch_all:  # the feed's events carry the cursor to resume after them
+                    event["id"] = changes.cursor
+                yield event
         finally:
             await changes_cm.__aexit__(None, None, None)
 
@@ -150,7 +215,24 @@ class ObserveRequest(BaseModel):
     summary="LO's observer proposal: the URL to long-poll for a step",
     operation_id="observe_url",
 )
-async def observer_url(request: Request, body: ObserveRequest) -> dict[str, Any]:
+async def observer_url(
+    request: Request,
+    body: Annotated[
+        ObserveRequest,
+        Body(
+            openapi_examples={
+                "wait": {
+                    "summary": "the URL that answers when the step ends",
+                    "value": {"filename": "titanic", "observe_type": "wait", "timeout": 60},
+                },
+                "observe": {
+                    "summary": "the URL that answers on the step's next change",
+                    "value": {"filename": "titanic", "observe_type": "observe"},
+                },
+            }
+        ),
+    ],
+) -> dict[str, Any]:
     if await _store(request).get(body.filename) is None:
         raise NotFound(f"there is no step named {body.filename!r} to observe")
     url = f"{BASE_PATH}/observe/{body.filename}"

@@ -98,8 +98,9 @@ def module_path_check(kit: Toolkit) -> Callable[[Mapping[str, Any], Mapping[str,
     return check
 
 
-def toolkit_step_type(step: str, tool: str) -> StepType:
-    """The `{step}/{tool}` step type ("transform" or "explore") calling `tool`'s classes."""
+def toolkit_step_type(step: str, tool: str, example: Mapping[str, Any] | None = None) -> StepType:
+    """The `{step}/{tool}` step type ("transform" or "explore") calling `tool`'s classes;
+    `example` is a valid POST body for the OpenAPI document."""
     kit = toolkit(tool)
     explore = step == "explore"
     what = "stores the result and its PNG plot" if explore else "stores the result"
@@ -117,6 +118,7 @@ def toolkit_step_type(step: str, tool: str) -> StepType:
         preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
         check=module_path_check(kit),
         sandbox=kit.family,
+        example=example,
     )
 
 

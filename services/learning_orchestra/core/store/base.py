@@ -10,10 +10,13 @@ observe service and the job supervisor wait on.
 from __future__ import annotations
 
 import abc
+import base64
+import binascii
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from ..errors import BadRequest
 from ..model import Doc
 
 # `expect` conditions of `update`: a key maps to the value it must have, or to a collection of
@@ -35,8 +38,46 @@ def matches(doc: Doc, expect: Expect | None) -> bool:
     return True
 
 
+def encode_cursor(kind: str, position: str) -> str:
+    """An opaque observe cursor for an adapter's position (`kind` tells adapters apart): users
+    pass it back verbatim, and must not read meaning into it."""
+    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str) -> str:
+    """The position inside `cursor`; `BadRequest` unless `encode_cursor(kind, …)` made it."""
+    return check_position(cursor, _decode(kind, cursor))
+
+
+def check_position(cursor: str, position: str | None) -> str:
+    """`position`, or `BadRequest` when it is None (`cursor` is not a cursor of ours)."""
+    if position is None:
+        raise BadRequest(
+            f"{cursor!r} is not an observe cursor of this server: pass back the `cursor` an "
+            "answer of /observe gave, or omit `since` to start from now",
+            {"since": cursor},
+        )
+    return position
+
+
+def _decode(kind: str, cursor: str) -> str | None:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        text = ""
+    found, sep, position = text.partition(":")
+    return position if sep and found == kind and position else None
+
+
 class Changes(abc.ABC):
     """A subscription to step changes, opened before the current state is read (race-free)."""
+
+    @property
+    @abc.abstractmethod
+    def cursor(self) -> str:
+        """The opaque position after the last change `next` delivered (or where the
+        subscription started): `watch(since=cursor)` resumes right after it."""
 
     @abc.abstractmethod
     async def next(self, timeout: float) -> Doc | None:
@@ -108,16 +149,22 @@ class Store(abc.ABC):
         """Run records of a step, newest first."""
 
     @abc.abstractmethod
-    async def _subscribe(self, name: str | None) -> Changes:
-        """Start listening; changes after this call returns must all be delivered."""
+    async def _subscribe(self, name: str | None, since: str | None = None) -> Changes:
+        """Start listening; changes after this call returns must all be delivered, and with
+        `since` (a `Changes.cursor`) every change after that position first. Raise
+        `CursorExpired` when the store no longer keeps the changes right after `since`, and
+        `BadRequest` when `since` is no cursor of this store."""
 
     @abc.abstractmethod
     async def _unsubscribe(self, changes: Changes) -> None: ...
 
     @asynccontextmanager
-    async def watch(self, name: str | None = None) -> AsyncIterator[Changes]:
-        """Subscribe to changes of one step (or all with None) for the block's duration."""
-        changes = await self._subscribe(name)
+    async def watch(
+        self, name: str | None = None, *, since: str | None = None
+    ) -> AsyncIterator[Changes]:
+        """Subscribe to changes of one step (or all with None) for the block's duration; from
+        the cursor `since` on when given (see `_subscribe`), else from now."""
+        changes = await self._subscribe(name, since)
         try:
             yield changes
         finally:

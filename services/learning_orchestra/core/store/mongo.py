@@ -29,14 +29,16 @@ from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 
+from bson import json_util
+from bson.errors import InvalidBSON, InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
 
-from ..errors import NameTaken, StoreUnavailable
+from ..errors import BadRequest, CursorExpired, NameTaken, StoreUnavailable
 from ..model import Doc
-from .base import Changes, Expect, Store
+from .base import Changes, Expect, Store, check_position, decode_cursor, encode_cursor
 
 DEFAULT_DATABASE = "learning_orchestra"
 AWAIT_SECONDS = 0.25
@@ -44,6 +46,7 @@ SERVER_SELECTION_MS = 5_000  # unless the URL sets serverSelectionTimeoutMS
 
 _AUTH_FAILED = {13, 18}  # Unauthorized, AuthenticationFailed
 _NOT_A_REPLICA_SET = 40573
+_HISTORY_LOST = {280, 286}  # ChangeStreamFatalError, ChangeStreamHistoryLost: oplog rolled over
 _WATCHED = ["insert", "update", "replace", "delete"]
 _NO_ID = {"_id": False}
 
@@ -103,9 +106,31 @@ def _without_id(doc: Doc) -> Doc:
     return {k: v for k, v in doc.items() if k != "_id"}
 
 
+def _expired(cursor: str | None) -> CursorExpired:
+    return CursorExpired(
+        "the changes after this cursor are no longer kept (the oplog moved on): start again "
+        "from the current cursor (omit `since`) and re-read the steps you follow",
+        {"since": cursor},
+    )
+
+
 class _MongoChanges(Changes):
-    def __init__(self, stream: AsyncChangeStream[Doc]) -> None:
+    def __init__(self, stream: AsyncChangeStream[Doc], since: str | None) -> None:
         self.stream = stream
+        self.since = since
+        self._cursor = since
+
+    @property
+    def cursor(self) -> str:
+        # The resume token: an event's `_id`, or the server's post-batch token when a batch
+        # ended, so it moves on with the stream even while nothing of ours changes.
+        token = self.stream.resume_token
+        if token is None:
+            if self._cursor is None:
+                raise StoreUnavailable("MongoDB gave no resume token: is it older than 4.0.7?")
+            return self._cursor
+        self._cursor = encode_cursor("mongo", json_util.dumps(token))
+        return self._cursor
 
     async def next(self, timeout: float) -> Doc | None:
         """The next change, waiting about `timeout` seconds (at least one server round trip)."""
@@ -114,8 +139,13 @@ class _MongoChanges(Changes):
         while True:
             if not self.stream.alive:
                 raise StoreUnavailable("the change stream ended: was the steps collection dropped?")
-            with _reachable():
-                event = await self.stream.try_next()
+            try:
+                with _reachable():
+                    event = await self.stream.try_next()
+            except OperationFailure as exc:
+                if exc.code in _HISTORY_LOST:
+                    raise _expired(self.since) from exc
+                raise
             if event is not None:
                 doc = _event_doc(event)
                 if doc is not None:
@@ -292,10 +322,18 @@ class MongoStore(Store):
             return await cursor.to_list()
 
     # -- watching ---------------------------------------------------------------------------
-    async def _subscribe(self, name: str | None) -> Changes:
+    async def _subscribe(self, name: str | None, since: str | None = None) -> Changes:
         match: dict[str, Any] = {"operationType": {"$in": _WATCHED}}
         if name is not None:
             match["documentKey._id"] = name
+        resume: Any = None
+        if since is not None:
+            try:
+                resume = json_util.loads(decode_cursor("mongo", since))
+            except (ValueError, TypeError, InvalidBSON, InvalidDocument):
+                resume = None
+            if not isinstance(resume, dict):
+                check_position(since, None)
         try:
             with _reachable():
                 # Awaiting `watch` runs the aggregate that opens the stream on the server, so
@@ -304,15 +342,24 @@ class MongoStore(Store):
                     [{"$match": match}],
                     full_document="updateLookup",
                     max_await_time_ms=int(AWAIT_SECONDS * 1000),
+                    resume_after=resume,
                 )
         except OperationFailure as exc:
+            if since is not None and exc.code in _HISTORY_LOST:
+                raise _expired(since) from exc
+            if since is not None and exc.code not in _AUTH_FAILED | {_NOT_A_REPLICA_SET}:
+                raise BadRequest(
+                    f"MongoDB refused to resume from {since!r}: pass back the `cursor` an "
+                    f"answer of /observe gave, or omit `since` to start from now ({exc})",
+                    {"since": since},
+                ) from exc
             if exc.code == _NOT_A_REPLICA_SET:
                 raise StoreUnavailable(
                     "MongoStore needs MongoDB to run as a replica set (change streams): start "
                     "mongod with --replSet and run rs.initiate() once"
                 ) from exc
             raise
-        return _MongoChanges(stream)
+        return _MongoChanges(stream, since)
 
     async def _unsubscribe(self, changes: Changes) -> None:
         assert isinstance(changes, _MongoChanges)

@@ -27,9 +27,17 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import NameTaken, StoreUnavailable
+from ..errors import CursorExpired, NameTaken, StoreUnavailable
 from ..model import Doc
-from .base import Changes, Expect, Store, matches
+from .base import (
+    Changes,
+    Expect,
+    Store,
+    check_position,
+    decode_cursor,
+    encode_cursor,
+    matches,
+)
 
 T = TypeVar("T")
 
@@ -71,6 +79,10 @@ class _SqliteChanges(Changes):
         self.name = name
         self.after_seq = after_seq
         self.wakeup = asyncio.Event()
+
+    @property
+    def cursor(self) -> str:
+        return encode_cursor("sqlite", str(self.after_seq))
 
     async def next(self, timeout: float) -> Doc | None:
         loop = asyncio.get_running_loop()
@@ -335,10 +347,27 @@ class SqliteStore(Store):
         return [json.loads(r[0]) for r in rows]
 
     # -- watching ---------------------------------------------------------------------------
-    async def _subscribe(self, name: str | None) -> Changes:
-        (last,) = await self._run(
-            lambda db: db.execute("SELECT COALESCE(MAX(seq), 0) FROM changes").fetchone()
+    async def _subscribe(self, name: str | None, since: str | None = None) -> Changes:
+        oldest, last = await self._run(
+            lambda db: db.execute(
+                "SELECT COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0) FROM changes"
+            ).fetchone()
         )
+        if since is not None:
+            position = decode_cursor("sqlite", since)
+            if not position.isascii() or not position.isdigit():
+                check_position(since, None)
+            after = int(position)
+            # The log is trimmed (the newest entry always stays, so `last` is the newest seq
+            # ever given): a cursor before the oldest kept change would silently skip changes;
+            # one beyond `last` belongs to another (or a recreated) store.
+            if not oldest - 1 <= after <= last:
+                raise CursorExpired(
+                    "the changes after this cursor are no longer kept: start again from the "
+                    "current cursor (omit `since`) and re-read the steps you follow",
+                    {"since": since},
+                )
+            last = after
         changes = _SqliteChanges(self, name, last)
         self._watchers.add(changes)
         return changes

@@ -40,6 +40,9 @@ class DatasetRequest(BaseModel):
     description: str | None = None
 
 
+# The bodies of the OpenAPI examples fetch this copy of the Titanic training data.
+TITANIC_URL = "https://raw.githubusercontent.com/datasciencedojo/datasets/master/titanic.csv"
+
 _COMMON: dict[str, Any] = {
     "request": DatasetRequest,
     "name_field": "datasetName",
@@ -56,6 +59,7 @@ STEP_TYPES = [
         summary="Fetch (or receive) a CSV file and store it as a typed table; GET pages its rows.",
         # transform.jobs: LO's PATCH /transform/dataType casts these tables in place, in
         # this service's workers (see steps/transform/data_type.py).
+        example={"datasetName": "titanic", "datasetURI": TITANIC_URL},
         preload=(
             "pyarrow.csv",
             "pyarrow.parquet",
@@ -70,6 +74,7 @@ STEP_TYPES = [
         runner="learning_orchestra.steps.dataset.jobs:store_file",
         content=Content.RUNS,
         summary="Fetch (or receive) any file and store it as is; steps get it as an open file.",
+        example={"datasetName": "titanic_file", "datasetURI": TITANIC_URL},
         preload=("httpx",),
         **_COMMON,
     ),

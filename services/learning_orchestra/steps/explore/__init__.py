@@ -61,6 +61,11 @@ STEP_TYPES = [
         request=HistogramRequest,
         runner=f"{JOBS}:histogram",
         summary="Value counts of the listed columns, as table rows {field, value, count}.",
+        example={
+            "inputDatasetName": "titanic",
+            "outputDatasetName": "titanic_histogram",
+            "names": ["Sex", "Embarked"],
+        },
         check=input_table_check(),
         **_COMMON,
     ),
@@ -73,10 +78,33 @@ STEP_TYPES = [
             "min, 25%, 50%, 75%, max, top, freq."
         ),
         check=input_table_check(names_field=None),
+        example={"inputDatasetName": "titanic", "outputDatasetName": "titanic_summary"},
         **_COMMON,
     ),
-    toolkit_step_type("explore", "scikitlearn"),
-    toolkit_step_type("explore", "tensorflow"),
+    toolkit_step_type(
+        "explore",
+        "scikitlearn",
+        example={
+            "name": "titanic_pca",
+            "modulePath": "sklearn.decomposition",
+            "class": "PCA",
+            "classParameters": {"n_components": 2},
+            "method": "fit_transform",
+            "methodParameters": {"X": "$titanic_scaled"},
+        },
+    ),
+    toolkit_step_type(
+        "explore",
+        "tensorflow",
+        example={
+            "name": "normalized",
+            "modulePath": "keras.layers",
+            "class": "Normalization",
+            "classParameters": {"mean": 5.0, "variance": 4.0},
+            "method": "__call__",
+            "methodParameters": {"inputs": "#np.arange(200.0).reshape(-1, 1) % 11"},
+        },
+    ),
 ]
 
 

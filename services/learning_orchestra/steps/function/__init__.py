@@ -58,6 +58,15 @@ STEP_TYPES = [
         ),
         preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
         sandbox=SandboxFamily("python"),
+        example={
+            "name": "children",
+            "functionParameters": {"frame": "$titanic", "age": 10},
+            "function": (
+                'print("passengers:", len(frame))\n'
+                'young = frame[frame["Age"] < age]\n'
+                'response = {"rate": float(young["Survived"].mean()), "young": young}\n'
+            ),
+        },
     ),
 ]
 

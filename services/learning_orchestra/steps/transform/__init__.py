@@ -51,11 +51,38 @@ STEP_TYPES = [
         content=Content.TABLE,
         parent_fields=("inputDatasetName",),
         summary="A new table with the listed columns of the input table; GET pages its rows.",
+        example={
+            "inputDatasetName": "titanic",
+            "outputDatasetName": "titanic_kept",
+            "names": ["Survived", "Pclass", "Sex", "Age"],
+        },
         preload=TABLE_PRELOAD,
         check=input_table_check(),
     ),
-    toolkit_step_type("transform", "scikitlearn"),
-    toolkit_step_type("transform", "tensorflow"),
+    toolkit_step_type(
+        "transform",
+        "scikitlearn",
+        example={
+            "name": "titanic_scaled",
+            "modulePath": "sklearn.preprocessing",
+            "class": "StandardScaler",
+            "classParameters": {},
+            "method": "fit_transform",
+            "methodParameters": {"X": "$titanic_numeric"},
+        },
+    ),
+    toolkit_step_type(
+        "transform",
+        "tensorflow",
+        example={
+            "name": "titanic_unit",
+            "modulePath": "tensorflow",
+            "class": "math",
+            "classParameters": {},
+            "method": "l2_normalize",
+            "methodParameters": {"x": "$titanic_scaled", "axis": 1},
+        },
+    ),
 ]
 
 
