@@ -117,8 +117,7 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
         supervisor = Supervisor(store, volume, config, step_types, pool_for(config, step_types))
         app.state.store = store
         app.state.steps = StepService(store, volume, supervisor)
-        await supervisor.recover()
-        await supervisor.start()
+        await supervisor.start()  # recovers first
         try:
             yield
         finally:
@@ -139,7 +138,8 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
     install_docs(app)
     # Added last = runs first: the edge guard refuses cross-site requests, body types a route
     # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
-    origins = (settings or get_settings()).cors_origin_list
+    edge_settings = settings or get_settings()
+    origins = edge_settings.cors_origin_list
     if origins:
         app.add_middleware(
             CORSMiddleware,
@@ -149,7 +149,7 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
             expose_headers=["Location"],
         )
     uploads = [f"{BASE_PATH}{t.path}" for t in step_types if t.upload]
-    app.add_middleware(EdgeGuard, settings=settings, upload_paths=uploads)
+    app.add_middleware(EdgeGuard, settings=edge_settings, upload_paths=uploads)
 
     @app.get("/health", tags=["health"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -18,8 +18,7 @@ from fastapi import APIRouter, Query, Request
 from .errors import Invalid, NotFound
 from .lineage import lineage_graph
 from .model import Status, public
-from .routes import DEFAULT_LIMIT, ERRORS, MAX_SKIP, Limit, StepName
-from .store import Store
+from .routes import DEFAULT_LIMIT, ERRORS, MAX_SKIP, Limit, StepName, store_of
 
 router = APIRouter(prefix="/steps", tags=["steps"], responses=ERRORS)
 
@@ -53,11 +52,6 @@ def _choices(text: str | None, field: str, allowed: tuple[str, ...]) -> list[str
     return values or None
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("", summary="Every step, whatever its type", operation_id="list_all_steps")
 async def list_all_steps(
     request: Request,
@@ -74,7 +68,7 @@ async def list_all_steps(
     """Public metadata of every step in creation order (oldest first, as LO's lists)."""
     statuses = _choices(status, "status", STATUSES)
     types = _choices(step_type, "type", known_types())
-    docs = await _store(request).find(types=types, statuses=statuses, skip=skip, limit=limit)
+    docs = await store_of(request).find(types=types, statuses=statuses, skip=skip, limit=limit)
     return {"result": [public(d) for d in docs]}
 
 
@@ -86,7 +80,7 @@ async def list_all_steps(
 async def read_any_step(
     request: Request, name: StepName, lineage: Lineage = False
 ) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     doc = await store.get(name)
     if doc is None:
         raise NotFound(f"there is no step named {name!r}", {"name": name})

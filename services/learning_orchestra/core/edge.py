@@ -70,28 +70,18 @@ class EdgeGuard:
 
     `upload_paths`: the exact paths whose POST takes `multipart/form-data` (upload routes)."""
 
-    def __init__(
-        self, app: ASGIApp, settings: Settings | None, upload_paths: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, upload_paths: Iterable[str] = ()) -> None:
         self.app = app
-        self.settings = settings
+        self.cors = settings.cors_origin_list  # read once, not on every request
+        self.extra_hosts = settings.allowed_host_list
         self.upload_paths = frozenset(upload_paths)
-
-    def _settings(self, scope: Scope) -> Settings | None:
-        if self.settings is not None:
-            return self.settings
-        app = scope.get("app")
-        state = getattr(app, "state", None)
-        return getattr(state, "settings", None)
 
     def refusal(self, scope: Scope) -> tuple[int, bytes] | None:
         """(status, body) when the request must not reach the routes, else None."""
         headers: dict[str, str] = {}
         for key, value in scope.get("headers", []):
             headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
-        settings = self._settings(scope)
-        cors = settings.cors_origin_list if settings else []
-        extra_hosts = settings.allowed_host_list if settings else []
+        cors, extra_hosts = self.cors, self.extra_hosts
 
         host = headers.get("host", "")
         name, port = _split_host(host)

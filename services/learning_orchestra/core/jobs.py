@@ -189,6 +189,7 @@ class Supervisor:
         # off the event loop, on a thread of their own rather than the shared default pool.
         self._measure: concurrent.futures.ThreadPoolExecutor | None = None  # made by start
         self._warm_task: asyncio.Task[None] | None = None
+        self._recovered_at = 0.0  # monotonic time of the last recovery
         self._mp = multiprocessing.get_context("forkserver")
         preload = {"learning_orchestra.core.worker"}
         for step_type in self.types.values():
@@ -197,16 +198,13 @@ class Supervisor:
         self._mp.set_forkserver_preload(sorted(preload))
 
     # -- lifecycle --------------------------------------------------------------------------
-    def add_hook(self, hook: SupervisorHook) -> None:
-        """Start and stop `hook` with this supervisor (add it before `start`)."""
-        self.hooks.append(hook)
-
     async def start(self) -> None:
         """Recover what a dead instance left (steps, then files), start the hooks, then claim
         and run jobs."""
         if self._instance_lock is None:
             self._instance_lock = InstanceLock(self.volume.root, self._token)
             await self.recover()
+            self._recovered_at = time.monotonic()
             await self.sweep()
             running = await self.store.find(statuses=[Status.RUNNING])
             self._instance_lock.remove_dead(
@@ -269,12 +267,11 @@ class Supervisor:
 
     # -- the claim loop ---------------------------------------------------------------------
     async def _loop(self) -> None:
-        last_recovery = 0.0
         while True:
             try:
-                if time.monotonic() - last_recovery > self.settings.lease_seconds / 2:
+                if time.monotonic() - self._recovered_at > self.settings.lease_seconds / 2:
                     await self.recover()
-                    last_recovery = time.monotonic()
+                    self._recovered_at = time.monotonic()
                 await self._claim_ready()
             except asyncio.CancelledError:
                 raise
@@ -470,7 +467,7 @@ class Supervisor:
                     self._kill(job_here)  # finished, yet still alive after 5 s
                     await _reap(job_here.process, 5)
                 del self.jobs[name]
-            self.volume.clear_scratch(name, run)
+            await asyncio.to_thread(self.volume.clear_scratch, name, run)  # if _finish did not
             slots.release()
             self.wake()
 
@@ -617,10 +614,7 @@ class Supervisor:
                     )
                     self._kill(job)
                     return
-                used_mb = await loop.run_in_executor(
-                    self._measure, job_memory_mb, job.process.pid, *job.companions
-                )
-                await loop.run_in_executor(self._measure, self._trim_log, job.name)
+                used_mb = await loop.run_in_executor(self._measure, self._check_job, job)
                 if used_mb > self.settings.job_memory_mb:
                     job.kill_reason = (
                         f"out of memory: the job used {used_mb:.0f} MB, more than "
@@ -703,6 +697,11 @@ class Supervisor:
             "durationSeconds": None if started is None else round(ended - started, 3),
             "waitingFor": [],
         }
+
+    def _check_job(self, job: Job) -> float:
+        """The job's memory in MB; its log kept within LO_MAX_LOG_MB meanwhile."""
+        self._trim_log(job.name)
+        return job_memory_mb(job.process.pid, *job.companions)
 
     def _trim_log(self, name: str) -> None:
         """The step's captured output stays within LO_MAX_LOG_MB (checked as the job runs,

@@ -36,6 +36,7 @@ from .model import NAME_PATTERN, Doc, check_name, public
 from .service import MAX_DESCRIPTION_BYTES, StepService, check_sizes, parse_body
 from .settings import BASE_PATH, Settings
 from .steptype import IMAGE_FILE, Content, StepType
+from .store import Store
 from .tables import dumps, parse_query, table_location
 from .urls import check_url_fields
 
@@ -68,6 +69,11 @@ def steps_of(request: Request) -> StepService:
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def store_of(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
 
 
 Steps = Annotated[StepService, Depends(steps_of)]

@@ -30,6 +30,13 @@ IMAGE_FILE = "image.png"
 #: Modules every sandboxed interpreter imports before its job: what the sandboxed child
 #: itself needs to load parameters and store the response (sandbox/child.py).
 SANDBOX_BASE_MODULES = ("cloudpickle", "numpy", "pandas", "learning_orchestra.core.formats")
+#: What the job's worker of a sandboxed step type preloads (its forkserver imports them once):
+#: the sandbox, and its probe of the namespaces available, run once per server.
+SANDBOX_WORKER_PRELOAD = (
+    "cloudpickle",
+    "learning_orchestra.sandbox",
+    "learning_orchestra.sandbox.probe",
+)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -162,7 +161,6 @@ def _stamps(files: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
 
 
 _footers: OrderedDict[str, Footer] = OrderedDict()
-_footers_lock = threading.Lock()
 _arrow_ready = False
 
 
@@ -180,26 +178,23 @@ def _prepare_arrow() -> None:
 
 def footer(location: Path) -> Footer:
     """The footer of the table at `location` (see `table_files`), from the cache when its
-    files are unchanged."""
+    files are unchanged. Called by a reader process (core/tablereader.py), one read at a
+    time: the cache needs no lock."""
     _prepare_arrow()
     key = str(location)
-    with _footers_lock:
-        cached = _footers.get(key)
+    cached = _footers.get(key)
     if cached is not None:
         try:
             if _stamps(cached.files) == cached.stamps:
-                with _footers_lock:
-                    if key in _footers:
-                        _footers.move_to_end(key)
+                _footers.move_to_end(key)
                 return cached
         except OSError:
             pass  # a file is gone: read again (and fail there if the table is gone)
     loaded = _read_footer(location)
-    with _footers_lock:
-        _footers[key] = loaded
-        _footers.move_to_end(key)
-        while len(_footers) > FOOTER_CACHE:
-            _footers.popitem(last=False)
+    _footers[key] = loaded
+    _footers.move_to_end(key)
+    while len(_footers) > FOOTER_CACHE:
+        _footers.popitem(last=False)
     return loaded
 
 
@@ -415,12 +410,13 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
 
 
-def _csv_pieces(info: Footer) -> Iterator[bytes]:
-    """The table as CSV text, BATCH_ROWS rows at a time, the header line first."""
+def csv_chunks(location: Path) -> Iterator[bytes]:
+    """The table as CSV with a header line, BATCH_ROWS rows at a time."""
     import io
 
     import pyarrow.csv as pacsv
 
+    info = footer(location)
     header = True
     for index, group, _, _ in info.groups:
         for batch in _batches(info.open(index), group, BATCH_ROWS):
@@ -474,11 +470,6 @@ def all_rows_json(location: Path, deadline: Deadline) -> bytes:
             f"the table has {info.rows} rows: download it with format=csv or format=parquet"
         )
     return dumps(to_rows(_plain_page(info, 0, max(info.rows, 1), deadline))).encode()
-
-
-def csv_chunks(location: Path) -> Iterator[bytes]:
-    """The table as CSV with a header line, BATCH_ROWS rows at a time."""
-    yield from _csv_pieces(footer(location))
 
 
 def parquet_chunks(location: Path) -> Iterator[bytes]:

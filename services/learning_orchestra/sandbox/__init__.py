@@ -306,7 +306,6 @@ class Sandbox:
         self.extra_env = dict(env or {})
         self.user = sandbox_user(ctx.settings.sandbox_user)
         self.plan = plan(ctx.settings, self.user)
-        self.landlock = self.plan.landlock
         self.root = root = ctx.scratch_dir
         os.chmod(root, 0o711)
         self.inputs = self._folder("inputs", private=False)
@@ -369,7 +368,7 @@ class Sandbox:
         plan, user = self.plan, self.user
         covers, binds = self._mounts()
         rules = None
-        if self.landlock:
+        if self.plan.landlock:
             hidden = [self.ctx.volume.root]
             store = self.ctx.settings.resolved_store_url
             if store.startswith("sqlite://"):  # also when it lies outside the data directory
@@ -447,7 +446,7 @@ class Sandbox:
         (self.inputs / CONFIG).write_text(json.dumps(self.config()))
         for path in self.inputs.rglob("*"):
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
-        if self.user is None and not self.landlock:
+        if self.user is None and not self.plan.landlock:
             log.warning(
                 "no sandbox user (the server is not root) and no Landlock in this kernel: "
                 "the code runs with the server user's rights (docs/security.md)"

@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import landlock, mounts, namespaces, seccomp
+from . import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, _prctl, landlock, mounts, namespaces, seccomp
 from .protocol import (
     ACCEPTED,
     EXITED,
@@ -57,8 +57,6 @@ from .protocol import (
 )
 
 PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
-PR_SET_CHILD_SUBREAPER = 36
 MAX_JOB_MESSAGE = 1 << 20
 MAX_TRACEBACK = 32 * 1024
 MAX_LISTED = 1000  # keys or columns named in the report
@@ -457,10 +455,6 @@ def main(argv: list[str], parent: int | None = None) -> int:
 
 
 # -- pooled: started ahead of need ----------------------------------------------------------
-def _prctl(option: int, value: int) -> None:
-    ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
 def _children() -> list[int]:
     """This process's children (it is single-threaded here)."""
     try:

@@ -106,9 +106,7 @@ class _Idle:
 
     def discard(self) -> None:
         """Let it go: it sees the end of its socket and exits (and is killed anyway)."""
-        self.pooled.control.close()
-        if self.process is not None:
-            _kill_tree(self.process)
+        Lent(self.pooled, self.process).release()
 
 
 @dataclass
@@ -133,7 +131,6 @@ class SandboxPool:
 
     def __init__(self, settings: Settings, step_types: Iterable[StepType]) -> None:
         self.size = settings.sandbox_pool
-        self.families = {t.sandbox.name: t.sandbox for t in step_types if t.sandbox is not None}
         self._pools: dict[str, _Family] = {}
         self._home: str | None = None
         self._stopped = False

@@ -24,7 +24,7 @@ from sse_starlette.sse import EventSourceResponse
 from ..core import catalog
 from ..core.errors import BadRequest, NotFound, ObserveTimeout
 from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
-from ..core.routes import ERRORS, ErrorBody
+from ..core.routes import ERRORS, ErrorBody, store_of
 from ..core.settings import BASE_PATH
 from ..core.store import Store
 
@@ -45,11 +45,6 @@ Cursor = Annotated[
         description="an opaque `cursor` from a previous answer; omit it to start from now",
     ),
 ]
-
-
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
 
 
 def _done(doc: Doc, since: int | None) -> bool:
@@ -106,7 +101,7 @@ class FeedAnswer(BaseModel):
 async def observe_changes(
     request: Request, since: Cursor = None, timeout: Timeout = DEFAULT_TIMEOUT
 ) -> dict[str, Any]:
-    store = _store(request)
+    store = store_of(request)
     async with store.watch(None, since=since) as changes:
         found: list[Doc] = []
         if since is not None:  # without a cursor: just where "now" is, so a client starts there
@@ -129,7 +124,7 @@ async def observe(
     timeout: Timeout = DEFAULT_TIMEOUT,
     since: Annotated[int | None, Query(ge=0, description="answer on a version above V")] = None,
 ) -> dict[str, Any]:
-    return {"result": public(await wait_for(_store(request), name, timeout, since))}
+    return {"result": public(await wait_for(store_of(request), name, timeout, since))}
 
 
 @router.get(
@@ -148,7 +143,7 @@ async def events(
     since: Cursor = None,
     last_event_id: Annotated[str | None, Header(max_length=4096)] = None,
 ) -> EventSourceResponse:
-    store = _store(request)
+    store = store_of(request)
     watch_all = name == "*"
     # The feed of every step resumes after a cursor: `since`, or the id of the last event an
     # EventSource received (browsers send it as Last-Event-ID when they reconnect).
@@ -233,14 +228,14 @@ async def observer_url(
         ),
     ],
 ) -> dict[str, Any]:
-    if await _store(request).get(body.filename) is None:
+    if await store_of(request).get(body.filename) is None:
         raise NotFound(f"there is no step named {body.filename!r} to observe")
     url = f"{BASE_PATH}/observe/{body.filename}"
     query = []
     if body.timeout is not None:
         query.append(f"timeout={body.timeout:g}")
     if body.observe_type == "observe":
-        doc = await _store(request).get(body.filename)
+        doc = await store_of(request).get(body.filename)
         query.append(f"since={(doc or {}).get('version', 0)}")
     return {"result": url + ("?" + "&".join(query) if query else "")}
 

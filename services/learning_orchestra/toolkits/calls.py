@@ -26,7 +26,7 @@ from ..core import references
 from ..core.errors import Invalid
 from ..core.model import NAME_PATTERN
 from ..core.settings import BASE_PATH
-from ..core.steptype import IMAGE_FILE, Content, StepType
+from ..core.steptype import IMAGE_FILE, SANDBOX_WORKER_PRELOAD, Content, StepType
 from . import Toolkit, toolkit
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def toolkit_step_type(step: str, tool: str, example: Mapping[str, Any] | None = 
             f"method(**methodParameters) in a sandboxed process, and {what}."
             + (" GET .../{name} and .../{name}/image answer the PNG." if explore else "")
         ),
-        preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
+        preload=SANDBOX_WORKER_PRELOAD,
         check=module_path_check(kit),
         sandbox=kit.family,
         example=example,

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...core.model import NAME_PATTERN
-from ...core.steptype import Content, SandboxFamily, StepType
+from ...core.steptype import SANDBOX_WORKER_PRELOAD, Content, SandboxFamily, StepType
 
 MAX_CODE_CHARS = 1_000_000
 
@@ -56,7 +56,7 @@ STEP_TYPES = [
             "Run Python code, sandboxed, with functionParameters bound as variables; what it "
             "assigns to `response` is the output. GET pages run records (functionMessage)."
         ),
-        preload=("cloudpickle", "learning_orchestra.sandbox", "learning_orchestra.sandbox.probe"),
+        preload=SANDBOX_WORKER_PRELOAD,
         sandbox=SandboxFamily("python"),
         example={
             "name": "children",
