@@ -22,11 +22,13 @@ python_311() {
     exit 1
 }
 
-# Create .venv if missing and install the project with the given extras, pinned by
-# constraints.txt. Skipped when nothing changed since the last install.
+# Create .venv if missing and install the project with the given extras, and the client
+# (./client, its own distribution), pinned by constraints.txt. Skipped when nothing changed
+# since the last install.
 ensure_venv() {
     local extras=$1 stamp
-    stamp="$extras $(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+    stamp="$extras $(cat pyproject.toml client/pyproject.toml constraints.txt |
+        sha256sum | cut -c1-16)"
     if [ ! -x "$VENV/bin/python" ]; then
         "$(python_311)" -m venv "$VENV"
     fi
@@ -39,7 +41,10 @@ ensure_venv() {
                 "into .venv, a few minutes..." >&2
         fi
         "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e ".${extras:+[$extras]}"
+        # One command, so the project's dependency on learning-orchestra-client resolves to
+        # ./client (alone, pip would take PyPI's package of that name: the original LO's).
+        "$VENV/bin/python" -m pip install --quiet -c constraints.txt \
+            -e ./client -e ".${extras:+[$extras]}"
         echo "$stamp" >"$VENV/.lo-installed"
     fi
 }
@@ -87,8 +92,8 @@ local)
     ;;
 test)
     phase install ensure_venv dev,sklearn,tensorflow
-    phase "ruff check" "$VENV/bin/ruff" check services client tests bench
-    phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench
+    phase "ruff check" "$VENV/bin/ruff" check services client tests bench examples
+    phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench examples
     phase mypy "$VENV/bin/mypy" services client
     phase pytest "$VENV/bin/pytest" -rs "$@" # --durations=15: pyproject.toml's addopts
     if [ $# -eq 0 ]; then

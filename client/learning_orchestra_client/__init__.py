@@ -1,7 +1,13 @@
 """Python client of Learning Orchestra, an orchestrator of machine-learning pipeline steps.
 
-The module layout and names follow the original LO client, so notebooks written for it
-keep working::
+`Orchestra` is the quickest way in (any step by name, results as DataFrames, re-runs,
+logs, progress bars)::
+
+    from learning_orchestra_client import Orchestra
+    orc = Orchestra("http://127.0.0.1:8080")
+
+The per-family classes keep the original LO client's module layout and names, so notebooks
+written for it keep working::
 
     from learning_orchestra_client.dataset.csv import DatasetCsv
     from learning_orchestra_client.observe.observe import Observer
@@ -46,6 +52,7 @@ from .explore import (
 )
 from .function import AsyncFunctionPython, FunctionPython
 from .observe import AsyncObserver, Observer
+from .orchestra import AsyncOrchestra, AsyncStep, Lineage, Orchestra, Step, Steps
 from .transform import (
     AsyncTransformDataType,
     AsyncTransformProjection,
@@ -68,6 +75,8 @@ __all__ = [
     "AsyncExploreTensorflow",
     "AsyncFunctionPython",
     "AsyncObserver",
+    "AsyncOrchestra",
+    "AsyncStep",
     "AsyncTransformDataType",
     "AsyncTransformProjection",
     "AsyncTransformScikitLearn",
@@ -85,13 +94,17 @@ __all__ = [
     "FunctionPython",
     "InvalidRequest",
     "LearningOrchestraError",
+    "Lineage",
     "MethodNotAllowed",
     "NotFound",
     "Observer",
+    "Orchestra",
     "PayloadTooLarge",
     "ServerError",
+    "Step",
     "StepCancelled",
     "StepFailed",
+    "Steps",
     "TransformDataType",
     "TransformProjection",
     "TransformScikitLearn",

@@ -1,7 +1,11 @@
-"""The plans every step type's client class shares: create, list, read a page, delete, wait.
+"""The generic operations behind every LO step family: create, list, read a page, delete, wait.
 
-Written once (see `_transport`: plans are driven by the sync and the async services alike);
-each step module adds the requests of its own body and LO's method names on top.
+Each family module declares LO's method names and parameters once (see `_service`) and maps
+them onto these plans; the blocking and asyncio classes follow from that declaration.
+
+Return values are LO's: a method that returns the server's answer returns the whole parsed
+JSON object (``{"result": ...}``), or with ``pretty_response=True`` that object as an
+indented JSON string; `wait` returns the step's metadata itself.
 """
 
 from __future__ import annotations
@@ -9,7 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from ._transport import BASE_PATH, Plan, Request, answer_of, quote_name
+import httpx
+
+from ._service import START_ONLY, operation
+from ._transport import BASE_PATH, Plan, Request, answer_of, quote_name, treat
 from .observe._plans import wait_plan
 
 
@@ -23,14 +30,41 @@ def table_step_body(
     return body
 
 
+def call_body(
+    name: str,
+    module_path: str,
+    class_name: str,
+    class_parameters: dict[str, Any] | None,
+    method_name: str,
+    method_parameters: dict[str, Any] | None,
+    description: str,
+) -> dict[str, Any]:
+    """`modulePath.class(**classParameters).method(**methodParameters)`, named `name`."""
+    return {
+        "name": name,
+        "modulePath": module_path,
+        "class": class_name,
+        "classParameters": dict(class_parameters or {}),
+        "method": method_name,
+        "methodParameters": dict(method_parameters or {}),
+        "description": description,
+    }
+
+
 class StepPlans:
-    """Plans of the operations on the steps of one type, for a sync and an async class."""
+    """Plans of the operations on the steps of one type (the route is `api_path`)."""
 
     #: Route of the step type, relative to the REST base path (set by subclasses).
     API_PATH: ClassVar[str] = ""
 
     _api_path: str | None = None
     _long_poll: float
+
+    def __init__(self, cluster_ip: str, api_path: str | None = None, **options: Any) -> None:
+        """`cluster_ip` and the keyword-only options (``token``, ``timeout``, ``long_poll``,
+        ``client``, ``retries``) are `SyncService`'s; `api_path` overrides `API_PATH`."""
+        self._set_api_path(api_path)
+        super().__init__(cluster_ip, **options)  # type: ignore[call-arg]
 
     @property
     def api_path(self) -> str:
@@ -48,40 +82,66 @@ class StepPlans:
     def _item_path(self, name: str) -> str:
         return f"{self.api_path}/{quote_name(name)}"
 
-    def _send(self, method: str, path: str, body: dict[str, Any]) -> Plan[dict[str, Any]]:
-        """One JSON request; the server's whole answer (`{"result": ...}`)."""
-        response = yield Request(method, path, json=body)
-        return answer_of(response)
+    def _submit(
+        self,
+        body: dict[str, Any],
+        name: str,
+        pretty_response: bool,
+        timeout: float | None,
+        *,
+        method: str = "POST",
+    ) -> Plan[Any]:
+        """Send `body` to the family's route, then `_settle` the answer."""
+        response = yield Request(method, self.api_path, json=body)
+        return (yield from self._settle(response, name, pretty_response, timeout))
 
-    def _send_and_wait(
-        self, method: str, path: str, body: dict[str, Any], name: str, timeout: float | None
-    ) -> Plan[dict[str, Any]]:
-        """`_send`, then wait until step `name` has finished (StepFailed if it failed)."""
-        envelope = yield from self._send(method, path, body)
-        yield from wait_plan(name, timeout, self._long_poll)
-        return envelope
+    def _settle(
+        self, response: httpx.Response, name: str, pretty_response: bool, timeout: float | None
+    ) -> Plan[Any]:
+        """Unless `timeout` is `START_ONLY`, wait until step `name` has ended, at most
+        `timeout` seconds (StepFailed if it failed); the server's whole answer, LO-treated."""
+        envelope = answer_of(response)
+        if timeout is not START_ONLY:
+            yield from wait_plan(name, timeout, self._long_poll)
+        return treat(envelope, pretty_response)
 
-    def _get(self, path: str, params: dict[str, Any]) -> Plan[dict[str, Any]]:
+    def _get(self, path: str, params: dict[str, Any], pretty_response: bool) -> Plan[Any]:
         response = yield Request("GET", path, params=params)
-        return answer_of(response)
+        return treat(answer_of(response), pretty_response)
 
-    def _search_all(self, skip: int, limit: int | None) -> Plan[dict[str, Any]]:
+    @operation
+    def search_all(
+        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
+    ) -> Plan[Any]:
+        """The metadata of every step of this type (not their content):
+        ``{"result": [metadata, ...]}``; `skip` and `limit` page it. Each family has it
+        under LO's name too (``search_all_datasets``, ``search_all_projections``, ...)."""
         params: dict[str, Any] = {"skip": skip}
         if limit is not None:
             params["limit"] = limit
-        return self._get(self.api_path, params)
+        return self._get(self.api_path, params, pretty_response)
 
     def _search_content(
-        self, name: str, query: dict[str, Any] | str | None, limit: int, skip: int
-    ) -> Plan[dict[str, Any]]:
+        self,
+        name: str,
+        query: dict[str, Any] | str | None,
+        limit: int,
+        skip: int,
+        pretty_response: bool,
+    ) -> Plan[Any]:
         params: dict[str, Any] = {"limit": limit, "skip": skip}
         if query:
             params["query"] = query if isinstance(query, str) else json.dumps(query)
-        return self._get(self._item_path(name), params)
+        return self._get(self._item_path(name), params, pretty_response)
 
-    def _delete(self, name: str) -> Plan[dict[str, Any]]:
+    def _delete(self, name: str, pretty_response: bool) -> Plan[Any]:
         response = yield Request("DELETE", self._item_path(name))
-        return answer_of(response)
+        return treat(answer_of(response), pretty_response)
 
     def _wait(self, name: str, timeout: float | None) -> Plan[dict[str, Any]]:
-        return wait_plan(name, timeout, self._long_poll)
+        """LO's ``wait(name, timeout)``: until the step ends, however long that takes.
+
+        As with LO's change-stream wait, `timeout` is how long each poll lasts, not a
+        limit on the wait; None uses the client's `long_poll`.
+        """
+        return wait_plan(name, None, timeout or self._long_poll)

@@ -4,8 +4,8 @@ The client's operations are written once, as *plans*: generators that yield the 
 requests they need (`Request`), receive each `httpx.Response`, and return the result
 (the "sans-I/O" style). A plan never touches the network or the clock's sleep, so the
 same plan is driven by `SyncService._run` over an `httpx.Client` and by
-`AsyncService._run` over an `httpx.AsyncClient`. Streaming plans (progress iterators) also
-yield `Emit` items, which the drivers hand to the caller.
+`AsyncService._run` over an `httpx.AsyncClient` (see `_service`). Streaming plans
+(progress iterators) also yield `Emit` items, which the drivers hand to the caller.
 
 Everything here is private to the package; the public names live in the step modules.
 """
@@ -17,8 +17,7 @@ import math
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -29,6 +28,10 @@ BASE_PATH = "/api/learningOrchestra/v1"
 
 #: Seconds an ordinary request may take (connect, send, answer) unless the caller says.
 DEFAULT_TIMEOUT = 30.0
+
+#: Times a request is tried again when the connection could not be made (httpx's retries:
+#: connect errors only, so a request the server received is never sent twice).
+DEFAULT_RETRIES = 3
 
 #: Longest single long-poll the observers send; a longer wait loops over several.
 DEFAULT_LONG_POLL = 60.0
@@ -236,8 +239,19 @@ class _Transport:
     def connection_failed(self, request: Request, exc: httpx.TransportError) -> ConnectionFailed:
         url = self.url(request.path)
         if isinstance(exc, httpx.TimeoutException):
-            return ConnectionFailed(f"no answer from {url} in time ({type(exc).__name__})")
-        return ConnectionFailed(f"could not reach {url}: {exc or type(exc).__name__}")
+            return ConnectionFailed(
+                f"no answer from {url} within {self.timeout:g} s ({type(exc).__name__}); "
+                "a slow server or a large answer may need a longer `timeout=`"
+                if self.timeout
+                else f"no answer from {url} ({type(exc).__name__})"
+            )
+        hint = ""
+        if isinstance(exc, httpx.ConnectError):
+            hint = (
+                f"; is the server running at {self.base_url}? Start one with `./run.sh local` "
+                "(it listens on 127.0.0.1:8080), or check the host and port"
+            )
+        return ConnectionFailed(f"could not reach {url}: {exc or type(exc).__name__}{hint}")
 
 
 class SyncTransport(_Transport):
@@ -249,10 +263,11 @@ class SyncTransport(_Transport):
         token: str | None,
         timeout: float | None,
         client: httpx.Client | None = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
         super().__init__(base_url, token, timeout)
         self.owns_client = client is None
-        self.client = client if client is not None else httpx.Client()
+        self.client = client or httpx.Client(transport=httpx.HTTPTransport(retries=retries))
 
     def send(self, request: Request) -> httpx.Response:
         try:
@@ -260,7 +275,7 @@ class SyncTransport(_Transport):
                 request.method, self.url(request.path), **self.kwargs(request)
             )
         except httpx.TransportError as exc:
-            raise self.connection_failed(request, exc) from exc
+            raise self.connection_failed(request, exc) from None
 
     def stream_lines(self, request: Request) -> Iterator[str]:
         """The lines of a streamed answer (Server-Sent Events), raising for non-2xx."""
@@ -273,7 +288,7 @@ class SyncTransport(_Transport):
                     raise_for_answer(response)
                 yield from response.iter_lines()
         except httpx.TransportError as exc:
-            raise self.connection_failed(request, exc) from exc
+            raise self.connection_failed(request, exc) from None
 
     def close(self) -> None:
         if self.owns_client:
@@ -289,10 +304,13 @@ class AsyncTransport(_Transport):
         token: str | None,
         timeout: float | None,
         client: httpx.AsyncClient | None = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
         super().__init__(base_url, token, timeout)
         self.owns_client = client is None
-        self.client = client if client is not None else httpx.AsyncClient()
+        self.client = client or httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(retries=retries)
+        )
 
     async def send(self, request: Request) -> httpx.Response:
         try:
@@ -300,7 +318,7 @@ class AsyncTransport(_Transport):
                 request.method, self.url(request.path), **self.kwargs(request)
             )
         except httpx.TransportError as exc:
-            raise self.connection_failed(request, exc) from exc
+            raise self.connection_failed(request, exc) from None
 
     async def stream_lines(self, request: Request) -> AsyncIterator[str]:
         """The lines of a streamed answer (Server-Sent Events), raising for non-2xx."""
@@ -316,147 +334,8 @@ class AsyncTransport(_Transport):
                 async for line in response.aiter_lines():
                     yield line
         except httpx.TransportError as exc:
-            raise self.connection_failed(request, exc) from exc
+            raise self.connection_failed(request, exc) from None
 
     async def close(self) -> None:
         if self.owns_client:
             await self.client.aclose()
-
-
-def _check_long_poll(long_poll: float) -> float:
-    if not long_poll > 0:
-        raise ValueError("long_poll must be a positive number of seconds")
-    return float(long_poll)
-
-
-class SyncService:
-    """Base of the blocking client classes: owns the transport and drives plans.
-
-    Args:
-        cluster_ip: address of the Learning Orchestra gateway or embedded server, e.g.
-            ``"http://34.66.75.31"``, ``"localhost:8080"``, ``"10.0.0.5"``
-            (see `normalize_cluster_url`).
-        token: bearer token, sent as ``Authorization: Bearer <token>`` when given.
-        timeout: seconds an ordinary request may take; None for no limit.
-        long_poll: longest single long-poll, in seconds, that waits send (they loop).
-        client: an `httpx.Client` to send requests with (e.g. to share connections or to
-            configure proxies/TLS); the caller keeps ownership and closes it.
-    """
-
-    def __init__(
-        self,
-        cluster_ip: str,
-        *,
-        token: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        long_poll: float = DEFAULT_LONG_POLL,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.cluster_url = normalize_cluster_url(cluster_ip)
-        self._long_poll = _check_long_poll(long_poll)
-        self._transport = SyncTransport(self.cluster_url, token, timeout, client)
-
-    def _run(self, plan: Plan[T]) -> T:
-        """Drive `plan` to completion, sending each request it yields."""
-        try:
-            request = next(plan)
-            while True:
-                request = plan.send(self._transport.send(request))
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            plan.close()
-
-    def _iterate(self, plan: StreamPlan[T]) -> Iterator[T]:
-        """Drive a streaming plan, yielding what it emits."""
-        try:
-            item = next(plan)
-            while True:
-                if isinstance(item, Emit):
-                    yield item.value
-                    item = plan.send(None)
-                else:
-                    item = plan.send(self._transport.send(item))
-        except StopIteration:
-            return
-        finally:
-            plan.close()
-
-    def close(self) -> None:
-        """Close the connections this object opened (not a client passed in)."""
-        self._transport.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.cluster_url!r})"
-
-
-class AsyncService:
-    """Base of the asyncio client classes (`httpx.AsyncClient`); see `SyncService`."""
-
-    def __init__(
-        self,
-        cluster_ip: str,
-        *,
-        token: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        long_poll: float = DEFAULT_LONG_POLL,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self.cluster_url = normalize_cluster_url(cluster_ip)
-        self._long_poll = _check_long_poll(long_poll)
-        self._transport = AsyncTransport(self.cluster_url, token, timeout, client)
-
-    async def _run(self, plan: Plan[T]) -> T:
-        """Drive `plan` to completion, sending each request it yields."""
-        try:
-            request = next(plan)
-            while True:
-                request = plan.send(await self._transport.send(request))
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            plan.close()
-
-    async def _iterate(self, plan: StreamPlan[T]) -> AsyncIterator[T]:
-        """Drive a streaming plan, yielding what it emits."""
-        try:
-            item = next(plan)
-            while True:
-                if isinstance(item, Emit):
-                    yield item.value
-                    item = plan.send(None)
-                else:
-                    item = plan.send(await self._transport.send(item))
-        except StopIteration:
-            return
-        finally:
-            plan.close()
-
-    async def aclose(self) -> None:
-        """Close the connections this object opened (not a client passed in)."""
-        await self._transport.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.cluster_url!r})"

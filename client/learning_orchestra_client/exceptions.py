@@ -100,7 +100,7 @@ class StepFailed(LearningOrchestraError):
         metadata: the whole metadata document of the step.
     """
 
-    def __init__(self, name: str, metadata: dict[str, Any]) -> None:
+    def __init__(self, name: str, metadata: dict[str, Any], *, note: str = "") -> None:
         self.name = name
         self.metadata = metadata
         self.status = str(metadata.get("status") or "failed")
@@ -108,7 +108,24 @@ class StepFailed(LearningOrchestraError):
         self.exception: str | None = None if exception is None else str(exception)
         self.traceback: str | None = metadata.get("traceback")
         reason = self.exception or "no reason recorded"
-        super().__init__(f"step '{name}' {self.status}: {reason}", body=metadata)
+        said = f"step '{name}' {self.status}" + (f", {note}" if note else "")
+        super().__init__(f"{said}: {reason}", body=metadata)
+
+    def __str__(self) -> str:
+        """The step's error, then where it happened — the server's traceback, the frames of
+        the step's own code first — then what to do about it."""
+        text = self.message
+        if self.traceback:
+            text += (
+                "\n\nWhere, in the step's code (the server's traceback):\n"
+                + self.traceback.rstrip()
+            )
+        if self.status == "failed":
+            text += (
+                "\n\nHint: fix the cause and re-run the step with its parameters changed "
+                "(Orchestra: step.rerun(...); REST: PATCH), or read what it printed (step.logs())."
+            )
+        return text
 
 
 class StepCancelled(StepFailed):

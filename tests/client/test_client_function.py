@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from typing import Any
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_failures_reach_the_caller(lo_server: str) -> None:
 def test_async_client(lo_server: str) -> None:
     name = unique("async")
 
-    async def main() -> tuple[dict[str, object], list[object]]:
+    async def main() -> tuple[dict[str, Any], list[Any]]:
         async with AsyncFunctionPython(lo_server) as function:
             await function.run_function_sync(
                 name, {"n": "#np.arange(3)"}, "response = int(n.sum())", timeout=120

@@ -7,7 +7,7 @@ holding the Titanic CSVs and bad files, so every test uses names of its own.
 from __future__ import annotations
 
 import json
-import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,11 +25,13 @@ from learning_orchestra_client import (
     InvalidRequest,
     NotFound,
     Observer,
+    Orchestra,
+    StepCancelled,
     StepFailed,
     Unauthorized,
     WaitTimeout,
 )
-from tests.conftest import ServerProcess, data_file
+from tests.conftest import ServerProcess, data_file, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -172,26 +174,48 @@ def test_malformed_csv_fails_the_step(csv: DatasetCsv, files_server: str) -> Non
     csv.delete_dataset(name)
 
 
-def test_wait_timeout_then_progress_then_delete(
+def test_lo_wait_outlasts_its_timeout_and_sync_timeout_is_a_deadline(
     lo_server: str, csv: DatasetCsv, files_server: str
 ) -> None:
     name = unique("slow")
-    csv.insert_dataset_async(name, url=f"{files_server}/slow.csv")  # takes ~20 s to send
-
     started = time.monotonic()
-    with Observer(lo_server, long_poll=1) as short_polls, pytest.raises(WaitTimeout) as caught:
-        short_polls.wait(name, timeout=2.5)  # several 1 s long-polls answered 408
-    elapsed = time.monotonic() - started
-    assert 2.5 <= elapsed < 10
+    with pytest.raises(WaitTimeout) as caught:  # slow.csv takes ~20 s to send
+        csv.insert_dataset_sync(name, url=f"{files_server}/slow.csv", timeout=2)
+    assert 2 <= time.monotonic() - started < 10
     assert isinstance(caught.value, TimeoutError)
     assert caught.value.name == name
 
-    with Observer(lo_server) as observer:
-        seen = observer.observe(name)
-        changed = observer.observe(name, since=seen["version"], timeout=60)
-        assert changed["version"] > seen["version"]
+    # LO's wait(name, 1): 1 s polls, as long as the step runs, until it ends (cancelled here)
+    outcome: list[BaseException | dict[str, Any]] = []
 
-    csv.delete_dataset(name)  # cancels the running ingestion
+    def lo_wait() -> None:
+        with Observer(lo_server) as observer:
+            try:
+                outcome.append(observer.wait(name, 1))
+            except BaseException as exc:  # handed to the test's thread
+                outcome.append(exc)
+
+    waiter = threading.Thread(target=lo_wait, daemon=True)
+    waiting_since = time.monotonic()
+    waiter.start()
+    with Observer(lo_server) as observer:
+        seen = observer.observe(name)  # since=0: at once, the state now
+        assert seen["status"] == "running"
+        try:  # the next change (download progress comes in large chunks, so rarely one)
+            changed = observer.observe(name, since=seen["version"], timeout=1)
+            assert changed["version"] > seen["version"]
+        except WaitTimeout as exc:
+            assert "did not change within 1 s" in str(exc)
+    time.sleep(max(0.0, 3.2 - (time.monotonic() - waiting_since)))
+    assert waiter.is_alive() and not outcome  # three 1 s polls did not end it
+
+    with Orchestra(lo_server, progress=False) as orc:
+        assert orc.step(name).cancel().status == "cancelled"
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert isinstance(outcome[0], StepCancelled) and outcome[0].name == name
+
+    csv.delete_dataset(name)
     with pytest.raises(NotFound):
         csv.wait(name, timeout=5)
 
@@ -238,14 +262,22 @@ def test_bare_host_port_address_works(lo_server: str) -> None:
 
 
 def test_unreachable_server_raises_connection_failed() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # bound, then released: nothing listens there
     with (
-        DatasetCsv(f"127.0.0.1:{port}", timeout=5) as client,
-        pytest.raises(ConnectionFailed, match=f"127.0.0.1:{port}"),
+        DatasetCsv(f"127.0.0.1:{port}", timeout=5, retries=0) as client,
+        pytest.raises(ConnectionFailed, match=f"127.0.0.1:{port}") as caught,
     ):
         client.search_all_datasets()
+    assert "./run.sh local" in str(caught.value)
+
+
+async def test_unreachable_server_raises_connection_failed_asyncio() -> None:
+    port = free_port()
+    async with AsyncObserver(f"127.0.0.1:{port}", retries=0) as observer:
+        with pytest.raises(
+            ConnectionFailed, match=f"is the server running at http://127.0.0.1:{port}"
+        ):
+            await observer.wait("anything")
 
 
 async def test_async_client_round_trip(lo_server: str, files_server: str) -> None:

@@ -39,6 +39,7 @@ from learning_orchestra_client import (
     normalize_cluster_url,
 )
 from learning_orchestra_client.observe._plans import SSEDecoder
+from learning_orchestra_client.orchestra import Orchestra
 
 API = "/api/learningOrchestra/v1"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -331,8 +332,19 @@ def test_unreachable_server_raises_connection_failed() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     client = httpx.Client(transport=httpx.MockTransport(refuse))
-    with pytest.raises(ConnectionFailed, match="could not reach http://h/api/"):
+    with pytest.raises(ConnectionFailed, match="could not reach http://h/api/") as caught:
         DatasetCsv("h", client=client).search_all_datasets()
+    assert "is the server running at http://h?" in str(caught.value)
+    assert "./run.sh local" in str(caught.value)
+
+
+def test_no_answer_in_time_suggests_a_longer_timeout() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = httpx.Client(transport=httpx.MockTransport(slow))
+    with pytest.raises(ConnectionFailed, match=r"no answer from http://h/api/\S+ within 7 s"):
+        DatasetCsv("h", timeout=7, client=client).search_all_datasets()
 
 
 # --- waiting -----------------------------------------------------------------------------
@@ -345,7 +357,7 @@ def not_yet() -> httpx.Response:
 def test_wait_long_polls_until_finished_and_treats_408_as_not_yet() -> None:
     done = meta("t", "finished", version=3, rows=891)
     rec = scripted(not_yet(), not_yet(), answer(200, done))
-    result = Observer("h", long_poll=5, client=rec.sync_client()).wait("t", timeout=100)
+    result = Observer("h", long_poll=5, client=rec.sync_client()).wait("t")
     assert result == done
     assert len(rec.requests) == 3
     for request in rec.requests:
@@ -353,10 +365,20 @@ def test_wait_long_polls_until_finished_and_treats_408_as_not_yet() -> None:
         assert dict(request.url.params) == {"timeout": "5"}
 
 
-def test_wait_poll_never_exceeds_the_remaining_time() -> None:
-    rec = scripted(answer(200, meta("t", "finished")))
-    Observer("h", long_poll=60, client=rec.sync_client()).wait("t", timeout=2.5)
-    assert rec.requests[0].url.params["timeout"] == "3"  # ceil(2.5), never above long_poll
+def test_lo_wait_timeout_is_the_length_of_each_poll_not_a_deadline() -> None:
+    """LO's `wait(name, timeout)` waited on a change stream as long as the step took; its
+    `timeout` only bounded each wait. Here it is each long-poll's length (issue 7)."""
+    done = meta("t", "finished")
+    rec = scripted(*[not_yet()] * 5, answer(200, done))
+    started = time.monotonic()
+    assert Observer("h", long_poll=60, client=rec.sync_client()).wait("t", timeout=0.01) == done
+    assert time.monotonic() - started < 5
+    assert len(rec.requests) == 6  # five "not yet" answers did not end the wait
+    assert {r.url.params["timeout"] for r in rec.requests} == {"1"}  # ceil(0.01)
+
+    rec = scripted(not_yet(), answer(200, done))
+    assert DatasetCsv("h", client=rec.sync_client()).wait("t", timeout=2.5) == done
+    assert [r.url.params["timeout"] for r in rec.requests] == ["3", "3"]  # ceil(2.5), each poll
 
 
 def test_wait_without_timeout_uses_the_long_poll_length() -> None:
@@ -382,7 +404,11 @@ def test_wait_on_failed_step_raises_step_failed_with_server_reason() -> None:
     assert (exc.name, exc.status, exc.exception) == ("t", "failed", reason)
     assert exc.traceback == "Traceback ..."
     assert exc.metadata == failed
-    assert str(exc) == f"step 't' failed: {reason}"
+    assert exc.message == f"step 't' failed: {reason}"
+    text = str(exc)  # the reason, then the step's own traceback, then what to do
+    assert text.startswith(exc.message + "\n\n")
+    assert text.index(reason) < text.index("Traceback ...") < text.index("Hint:")
+    assert "rerun" in text and "logs()" in text
 
 
 def test_wait_on_cancelled_step_raises_step_cancelled() -> None:
@@ -391,6 +417,7 @@ def test_wait_on_cancelled_step_raises_step_cancelled() -> None:
         Observer("h", client=rec.sync_client()).wait("t")
     assert isinstance(caught.value, StepFailed)
     assert caught.value.status == "cancelled"
+    assert "Hint" not in str(caught.value)  # nothing to fix in a cancelled step
 
 
 def test_wait_accepts_lo_metadata_without_status() -> None:
@@ -401,15 +428,25 @@ def test_wait_accepts_lo_metadata_without_status() -> None:
     }
 
 
-def test_wait_raises_wait_timeout_when_overall_timeout_passes() -> None:
-    rec = scripted(not_yet())
+def test_sync_method_timeout_is_an_overall_deadline() -> None:
+    """Unlike LO's `wait`, the `timeout` of a `*_sync` method bounds the whole wait."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return answer(201, f"{API}/dataset/csv/t")
+        return error(408, "not yet", "timeout", detail={"status": "running", "version": 2})
+
+    rec = Recorder(handler)
     started = time.monotonic()
     with pytest.raises(WaitTimeout) as caught:
-        Observer("h", client=rec.sync_client()).wait("t", timeout=0.05)
+        DatasetCsv("h", client=rec.sync_client()).insert_dataset_sync(
+            "t", "http://x/t.csv", timeout=0.05
+        )
     assert time.monotonic() - started < 5
     assert isinstance(caught.value, TimeoutError)
     assert (caught.value.name, caught.value.timeout) == ("t", 0.05)
     assert "did not end within 0.05 s" in str(caught.value)
+    assert rec.requests[1].url.params["timeout"] == "1"  # never longer than what is left
 
 
 def test_wait_on_unknown_step_raises_not_found() -> None:
@@ -554,9 +591,19 @@ async def test_async_observer_failure_timeout_pipe_and_events() -> None:
     with pytest.raises(StepFailed, match="bad row 3"):
         await AsyncObserver("h", client=failed.async_client()).wait("t")
 
-    slow = scripted(not_yet())
+    done = meta("t", "finished")
+    slow = scripted(not_yet(), not_yet(), answer(200, done))
+    assert await AsyncObserver("h", client=slow.async_client()).wait("t", timeout=0.02) == done
+    assert len(slow.requests) == 3  # LO's wait: `timeout` is each poll's length
+
+    def never(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return answer(201, f"{API}/dataset/csv/t")
+        return not_yet()
+
+    csv = AsyncDatasetCsv("h", client=Recorder(never).async_client())
     with pytest.raises(WaitTimeout):
-        await AsyncObserver("h", client=slow.async_client()).wait("t", timeout=0.02)
+        await csv.insert_dataset_sync("t", "http://x/t.csv", timeout=0.02)
 
     versions = iter([meta("t", "running", version=1), meta("t", "finished", version=2)])
     piped = Recorder(lambda request: answer(200, next(versions)))
@@ -586,3 +633,133 @@ def test_owned_client_is_closed_but_a_given_one_is_not() -> None:
     own = DatasetCsv("h")
     own.close()
     assert own._transport.client.is_closed
+
+
+# --- Orchestra: requests it builds, and the change feed it follows ---------------------------
+
+
+def step_meta(name: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": "function/python", "status": status, **extra}
+
+
+def test_steps_pages_through_every_step_and_joins_filters() -> None:
+    everything = [step_meta(f"s{i}", "failed") for i in range(103)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        skip, limit = int(request.url.params["skip"]), int(request.url.params["limit"])
+        return answer(200, everything[skip : skip + limit])
+
+    rec = Recorder(handler)
+    orc = Orchestra("h", progress=False, client=rec.sync_client())
+    found = orc.steps(status=["failed", "cancelled"], type="function/python")
+    assert [step.name for step in found] == [f"s{i}" for i in range(103)]
+    assert [dict(r.url.params) for r in rec.requests] == [
+        {"limit": "100", "skip": str(skip), "status": "failed,cancelled", "type": "function/python"}
+        for skip in (0, 100)
+    ]
+    assert "<td><b>s102</b></td>" in found._repr_html_()
+
+
+def test_submit_sends_the_body_and_returns_the_created_steps() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/transform/dataType"):
+            return answer(201, f"{API}/dataset/csv/titanic")
+        if request.url.path.endswith("/explore/many"):
+            return answer(201, [f"{API}/explore/many/a", f"{API}/explore/many/b%20c"])
+        return answer(201, f"{API}/transform/scikitlearn/scaled")
+
+    rec = Recorder(handler)
+    orc = Orchestra("h", progress=False, client=rec.sync_client())
+    scaled = orc.submit("transform/scikitlearn", {"name": "scaled", "class": "X"}, class_="Y")
+    assert (scaled.name, scaled.type, scaled.metadata["status"]) == (
+        "scaled",
+        "transform/scikitlearn",
+        "pending",
+    )
+    assert json.loads(rec.requests[0].content) == {"name": "scaled", "class": "Y"}
+    cast = orc.submit("/transform/dataType/", inputDatasetName="titanic", types={"Age": "number"})
+    assert rec.requests[1].method == "PATCH"  # LO casts types with PATCH
+    assert (cast.name, cast.type) == ("titanic", "dataset/csv")  # the cast dataset's own step
+    many = orc.submit("explore/many", name="x")
+    assert [step.name for step in many] == ["a", "b c"]
+
+
+def test_rerun_patches_the_changes_and_reads_the_step_again() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            return answer(201, f"{API}/function/python/f")
+        return answer(200, step_meta("f", "pending"))
+
+    rec = Recorder(handler)
+    step = Orchestra("h", progress=False, client=rec.sync_client())._step(step_meta("f", "failed"))
+    assert step.rerun({"functionParameters": {"k": 5}}, description=None) is step
+    assert [(r.method, r.url.path) for r in rec.requests] == [
+        ("PATCH", f"{API}/function/python/f"),
+        ("GET", f"{API}/steps/f"),
+    ]
+    assert json.loads(rec.requests[0].content) == {
+        "functionParameters": {"k": 5},
+        "description": None,
+    }
+    assert step.metadata["status"] == "pending"
+
+
+def feed(handler: Callable[[httpx.Request, int], httpx.Response]) -> Recorder:
+    """A server whose /observe change feed is `handler(request, how many feed polls so far)`."""
+    polls = [0]
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"{API}/observe" and "since" in request.url.params:
+            polls[0] += 1
+            return handler(request, polls[0])
+        if request.url.path == f"{API}/observe":
+            return answer(200, [], cursor="c0")
+        return answer(200, step_meta(request.url.path.rsplit("/", 1)[-1], "running"))
+
+    return Recorder(route)
+
+
+def test_wait_follows_the_feed_and_starts_again_when_the_cursor_expired() -> None:
+    def changes(request: httpx.Request, poll: int) -> httpx.Response:
+        if poll == 1:
+            return error(410, "cursor expired", "cursor_expired")
+        if poll == 2:
+            other = step_meta("other", "finished")
+            return answer(
+                200, [other, step_meta("f", "running", progress={"epoch": 2})], cursor="c2"
+            )
+        return answer(200, [step_meta("f", "finished", durationSeconds=1.5)], cursor="c3")
+
+    rec = feed(changes)
+    step = Orchestra("h", progress=False, client=rec.sync_client())._step(step_meta("f", "pending"))
+    assert step.wait() is step and step.metadata["durationSeconds"] == 1.5
+    starts = [r for r in rec.requests if r.url.path == f"{API}/observe" and not r.url.params]
+    assert len(starts) == 2  # the 410 made it read the feed's position and the step again
+    sinces = [r.url.params.get("since") for r in rec.requests if "since" in r.url.params]
+    assert sinces == ["c0", "c0", "c2"]
+
+
+def test_wait_all_raises_for_a_step_deleted_or_failed_while_waited_for() -> None:
+    deleted = feed(lambda request, poll: answer(200, [{"name": "f", "deleted": True}], cursor="c"))
+    orc = Orchestra("h", progress=False, client=deleted.sync_client())
+    with pytest.raises(NotFound, match="'f' was deleted while it was waited for"):
+        orc.wait_all("f", "g")
+
+    failed = feed(
+        lambda request, poll: answer(
+            200, [step_meta("g", "failed", exception="ValueError: boom")], cursor="c"
+        )
+    )
+    orc = Orchestra("h", progress=False, client=failed.sync_client())
+    with pytest.raises(StepFailed, match="step 'g' failed: ValueError: boom") as caught:
+        orc.wait_all("f", "g")
+    assert caught.value.name == "g"
+
+
+def test_wait_deadline_names_the_last_status() -> None:
+    rec = feed(lambda request, poll: answer(200, [], cursor="c"))
+    step = Orchestra("h", progress=False, client=rec.sync_client())._step(step_meta("f", "pending"))
+    with pytest.raises(
+        WaitTimeout, match=r"step 'f' did not end within 0.05 s \(last status: running\)"
+    ):
+        step.wait(timeout=0.05)

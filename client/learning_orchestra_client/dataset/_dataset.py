@@ -15,41 +15,27 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-import httpx
-
+from .._service import AsyncService, SyncService, operation
 from .._step import StepPlans
-from .._transport import (
-    DEFAULT_LONG_POLL,
-    DEFAULT_TIMEOUT,
-    AsyncService,
-    Plan,
-    Request,
-    SyncService,
-    answer_of,
-    treat,
-)
-from ..observe._plans import wait_plan
+from .._transport import Plan, Request
 
 #: What `file=` accepts: a path, an open binary file, or the bytes themselves.
 FileSource = str | os.PathLike[str] | IO[bytes] | bytes
 
-_DATASET_NAME = "datasetName"
-_URL = "datasetURI"
-
 
 @contextlib.contextmanager
-def _upload(file: FileSource, dataset_name: str) -> Iterator[tuple[str, Any, str]]:
-    """The ``(filename, content, content type)`` triple of the multipart `file` field."""
+def upload_field(file: FileSource, filename: str) -> Iterator[tuple[str, Any, str]]:
+    """The ``(filename, content, content type)`` triple of a multipart `file` field;
+    `filename` is used when `file` does not carry a name of its own."""
     if isinstance(file, bytes):
-        yield dataset_name, file, "application/octet-stream"
+        yield filename, file, "application/octet-stream"
         return
     if isinstance(file, str | os.PathLike):
         path = os.fspath(file)
         with open(path, "rb") as handle:
             yield _described(os.path.basename(path), handle)
         return
-    filename = os.path.basename(str(getattr(file, "name", "") or dataset_name))
-    yield _described(filename, file)
+    yield _described(os.path.basename(str(getattr(file, "name", "") or filename)), file)
 
 
 def _described(filename: str, content: Any) -> tuple[str, Any, str]:
@@ -57,65 +43,37 @@ def _described(filename: str, content: Any) -> tuple[str, Any, str]:
     return filename, content, content_type
 
 
-class _DatasetPlans(StepPlans):
-    """Builds the plans of every dataset operation, for `Dataset` and `AsyncDataset`."""
-
-    def _insert(
-        self, dataset_name: str, url: str | None, file: FileSource | None
-    ) -> Plan[dict[str, Any]]:
-        if (url is None) == (file is None):
-            raise ValueError("give exactly one of url (a http/https URL) and file (a local file)")
-        if url is not None:
-            response = yield Request(
-                "POST", self.api_path, json={_DATASET_NAME: dataset_name, _URL: url}
+def insert_plan(
+    api_path: str,
+    dataset_name: str,
+    url: str | None,
+    file: FileSource | None,
+    extra: dict[str, Any] | None = None,
+) -> Plan[Any]:
+    """POST a dataset from `url` (the server downloads it) or `file` (uploaded from here),
+    with `extra` body fields (``description``); the raw `httpx.Response`."""
+    if (url is None) == (file is None):
+        raise ValueError("give exactly one of url (a http/https URL) and file (a local file)")
+    if url is not None:
+        return (
+            yield Request("POST", api_path, json={"datasetName": dataset_name, "datasetURI": url})
+        )
+    assert file is not None
+    with upload_field(file, dataset_name) as field:
+        return (
+            yield Request(
+                "POST",
+                api_path,
+                data={"datasetName": dataset_name, **(extra or {})},
+                files={"file": field},
             )
-        else:
-            assert file is not None
-            with _upload(file, dataset_name) as triple:
-                response = yield Request(
-                    "POST",
-                    self.api_path,
-                    data={_DATASET_NAME: dataset_name},
-                    files={"file": triple},
-                )
-        return answer_of(response)
-
-    def _insert_and_wait(
-        self,
-        dataset_name: str,
-        url: str | None,
-        file: FileSource | None,
-        timeout: float | None,
-    ) -> Plan[dict[str, Any]]:
-        envelope = yield from self._insert(dataset_name, url, file)
-        yield from wait_plan(dataset_name, timeout, self._long_poll)
-        return envelope
-
-
-class Dataset(_DatasetPlans, SyncService):
-    """Datasets of one step type (blocking client); use `DatasetCsv` or `DatasetGeneric`.
-
-    Args:
-        cluster_ip: the cluster's address, e.g. ``"http://34.66.75.31"`` or ``"host:8080"``.
-        api_path: the step type's route, e.g. ``"/dataset/csv"`` (subclasses set it).
-        token, timeout, long_poll, client: see `SyncService`.
-    """
-
-    def __init__(
-        self,
-        cluster_ip: str,
-        api_path: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        long_poll: float = DEFAULT_LONG_POLL,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self._set_api_path(api_path)
-        super().__init__(
-            cluster_ip, token=token, timeout=timeout, long_poll=long_poll, client=client
         )
 
+
+class _Datasets(StepPlans):
+    """The dataset family, declared once for `Dataset` and `AsyncDataset`."""
+
+    @operation
     def insert_dataset_sync(
         self,
         dataset_name: str,
@@ -124,7 +82,7 @@ class Dataset(_DatasetPlans, SyncService):
         *,
         file: FileSource | None = None,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Plan[Any]:
         """Insert a dataset and block until the server has stored it.
 
         Give either `url` (the server downloads it) or `file` (uploaded from here).
@@ -146,40 +104,19 @@ class Dataset(_DatasetPlans, SyncService):
             WaitTimeout: it did not end within `timeout` seconds.
             Conflict, InvalidRequest, ...: the server refused the request.
         """
-        envelope = self._run(self._insert_and_wait(dataset_name, url, file, timeout))
-        return treat(envelope, pretty_response)
+        response = yield from insert_plan(self.api_path, dataset_name, url, file)
+        return (yield from self._settle(response, dataset_name, pretty_response, timeout))
 
-    def insert_dataset_async(
-        self,
-        dataset_name: str,
-        url: str | None = None,
-        pretty_response: bool = False,
-        *,
-        file: FileSource | None = None,
-    ) -> Any:
+    insert_dataset_async = insert_dataset_sync.starting(
         """Start inserting a dataset and return at once (call `wait` to block on it).
 
         Arguments as in `insert_dataset_sync`. Returns the server's whole answer,
-        ``{"result": "<the dataset's URL path>"}`` (a JSON string with `pretty_response`).
-        """
-        envelope = self._run(self._insert(dataset_name, url, file))
-        return treat(envelope, pretty_response)
+        ``{"result": "<the dataset's URL path>"}`` (a JSON string with `pretty_response`)."""
+    )
 
-    def search_all_datasets(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every dataset of this type (not their content).
+    search_all_datasets = StepPlans.search_all
 
-        Args:
-            pretty_response: return an indented JSON string.
-            skip: how many datasets to skip.
-            limit: how many to return at most (None: the server's default).
-
-        Returns:
-            The server's whole answer, ``{"result": [metadata, ...]}``.
-        """
-        return treat(self._run(self._search_all(skip, limit)), pretty_response)
-
+    @operation
     def search_dataset_content(
         self,
         dataset_name: str,
@@ -187,113 +124,45 @@ class Dataset(_DatasetPlans, SyncService):
         limit: int = 10,
         skip: int = 0,
         pretty_response: bool = False,
-    ) -> Any:
-        """A page of a dataset: its metadata document first, then rows.
+    ) -> Plan[Any]:
+        """A page of a dataset: ``{"result": [metadata, row, row, ...]}``.
 
         `skip` and `limit` apply to that combined list, as in LO (``skip=1`` skips the
-        metadata). The server caps `limit` at 100.
-
-        Args:
-            dataset_name: the dataset's name.
-            query: a filter over rows in MongoDB syntax, e.g. ``{"Sex": "female"}`` or
-                ``{"Age": {"$gt": 30}}`` (operators: ``$eq $ne $gt $gte $lt $lte $in
-                $nin $exists $and $or``); a dict or a JSON string.
-            limit: how many items to return.
-            skip: how many items to skip.
-            pretty_response: return an indented JSON string.
-
-        Returns:
-            The server's whole answer, ``{"result": [metadata, row, row, ...]}``.
+        metadata); the server caps `limit` at 100. `query` filters rows in MongoDB syntax,
+        e.g. ``{"Sex": "female"}`` or ``{"Age": {"$gt": 30}}`` (operators: ``$eq $ne $gt
+        $gte $lt $lte $in $nin $exists $and $or``), as a dict or a JSON string.
         """
-        envelope = self._run(self._search_content(dataset_name, query, limit, skip))
-        return treat(envelope, pretty_response)
+        return self._search_content(dataset_name, query, limit, skip, pretty_response)
 
-    def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Any:
-        """Delete a dataset (cancelling its ingestion if it is still running).
-
-        Returns the server's whole answer, ``{"result": "<a one-line message>"}``.
-        """
-        return treat(self._run(self._delete(dataset_name)), pretty_response)
+    @operation
+    def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Plan[Any]:
+        """Delete a dataset (cancelling its ingestion if it is still running):
+        ``{"result": "<a one-line message>"}``."""
+        return self._delete(dataset_name, pretty_response)
 
     #: LO's name for `delete_dataset`.
     delete_dataset_async = delete_dataset
 
-    def wait(self, dataset_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the dataset is stored; return its metadata (see `Observer.wait`).
+    @operation
+    def wait(self, dataset_name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
+        """Block until the dataset is stored and return its metadata (LO's ``wait``).
 
-        As in LO, the return value is the metadata dict itself, not ``{"result": ...}``.
+        As in LO, this waits as long as the ingestion takes: `timeout` is how long each
+        poll lasts, not a limit (use `Orchestra.step(name).wait(timeout=...)` for a
+        deadline). Raises `StepFailed` when the ingestion failed.
         """
-        return self._run(wait_plan(dataset_name, timeout, self._long_poll))
+        return self._wait(dataset_name, timeout)
 
 
-class AsyncDataset(_DatasetPlans, AsyncService):
+class Dataset(_Datasets, SyncService):
+    """Datasets of one step type (blocking client); use `DatasetCsv` or `DatasetGeneric`.
+
+    Args:
+        cluster_ip: the cluster's address, e.g. ``"http://34.66.75.31"`` or ``"host:8080"``.
+        api_path: the step type's route, e.g. ``"/dataset/csv"`` (subclasses set it).
+        token, timeout, long_poll, client, retries: keyword-only, see `SyncService`.
+    """
+
+
+class AsyncDataset(_Datasets, AsyncService):
     """The asyncio twin of `Dataset`: the same methods, to be awaited."""
-
-    def __init__(
-        self,
-        cluster_ip: str,
-        api_path: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = DEFAULT_TIMEOUT,
-        long_poll: float = DEFAULT_LONG_POLL,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._set_api_path(api_path)
-        super().__init__(
-            cluster_ip, token=token, timeout=timeout, long_poll=long_poll, client=client
-        )
-
-    async def insert_dataset_sync(
-        self,
-        dataset_name: str,
-        url: str | None = None,
-        pretty_response: bool = False,
-        *,
-        file: FileSource | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        """Insert a dataset and wait until it is stored; see `Dataset.insert_dataset_sync`."""
-        envelope = await self._run(self._insert_and_wait(dataset_name, url, file, timeout))
-        return treat(envelope, pretty_response)
-
-    async def insert_dataset_async(
-        self,
-        dataset_name: str,
-        url: str | None = None,
-        pretty_response: bool = False,
-        *,
-        file: FileSource | None = None,
-    ) -> Any:
-        """Start inserting a dataset; see `Dataset.insert_dataset_async`."""
-        envelope = await self._run(self._insert(dataset_name, url, file))
-        return treat(envelope, pretty_response)
-
-    async def search_all_datasets(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """Metadata of every dataset of this type; see `Dataset.search_all_datasets`."""
-        return treat(await self._run(self._search_all(skip, limit)), pretty_response)
-
-    async def search_dataset_content(
-        self,
-        dataset_name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Any:
-        """A page of a dataset; see `Dataset.search_dataset_content`."""
-        envelope = await self._run(self._search_content(dataset_name, query, limit, skip))
-        return treat(envelope, pretty_response)
-
-    async def delete_dataset(self, dataset_name: str, pretty_response: bool = False) -> Any:
-        """Delete a dataset; see `Dataset.delete_dataset`."""
-        return treat(await self._run(self._delete(dataset_name)), pretty_response)
-
-    #: LO's name for `delete_dataset`.
-    delete_dataset_async = delete_dataset
-
-    async def wait(self, dataset_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until the dataset is stored; see `Dataset.wait`."""
-        return await self._run(wait_plan(dataset_name, timeout, self._long_poll))

@@ -10,15 +10,64 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._service import AsyncService, SyncService, operation
 from .._step import StepPlans, table_step_body
-from .._transport import AsyncService, SyncService, treat
+from .._transport import Plan
 
 
-class _HistogramPlans(StepPlans):
+class _Histograms(StepPlans):
     API_PATH = "/explore/histogram"
 
+    @operation
+    def run_histogram_sync(
+        self,
+        dataset_name: str,
+        histogram_name: str,
+        fields: list[str],
+        pretty_response: bool = False,
+        *,
+        timeout: float | None = None,
+    ) -> Plan[Any]:
+        """Count the values of `fields` in `dataset_name` and block until it is stored.
 
-class ExploreHistogram(_HistogramPlans, SyncService):
+        Returns the server's whole answer to the POST, ``{"result": "<the histogram's URL
+        path>"}``. Raises `StepFailed` when the histogram fails, `InvalidRequest` for a
+        column the dataset does not have. `timeout`: overall seconds; None for no limit.
+        """
+        body = table_step_body(dataset_name, histogram_name, fields)
+        return self._submit(body, histogram_name, pretty_response, timeout)
+
+    run_histogram_async = run_histogram_sync.starting(
+        """Start a histogram and return at once (call `wait` to block on it)."""
+    )
+
+    search_all_histograms = StepPlans.search_all
+
+    @operation
+    def search_histogram_content(
+        self,
+        histogram_name: str,
+        query: dict[str, Any] | str | None = None,
+        limit: int = 10,
+        skip: int = 0,
+        pretty_response: bool = False,
+    ) -> Plan[Any]:
+        """A page of a histogram: ``{"result": [metadata, {field, value, count}, ...]}``."""
+        return self._search_content(histogram_name, query, limit, skip, pretty_response)
+
+    @operation
+    def delete_histogram(self, histogram_name: str, pretty_response: bool = False) -> Plan[Any]:
+        """Delete a histogram: ``{"result": "<a one-line message>"}``."""
+        return self._delete(histogram_name, pretty_response)
+
+    @operation
+    def wait(self, histogram_name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
+        """Block until the histogram is stored; its metadata (LO's wait: `timeout` is the
+        poll interval, see `Observer.wait`)."""
+        return self._wait(histogram_name, timeout)
+
+
+class ExploreHistogram(_Histograms, SyncService):
     """Histograms (blocking client).
 
     Example:
@@ -29,113 +78,6 @@ class ExploreHistogram(_HistogramPlans, SyncService):
         {'field': 'Sex', 'value': 'female', 'count': 314}
     """
 
-    def run_histogram_sync(
-        self,
-        dataset_name: str,
-        histogram_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """Count the values of `fields` in `dataset_name` and block until it is stored.
 
-        Returns the server's whole answer to the POST, ``{"result": "<the histogram's URL
-        path>"}``. Raises `StepFailed` when the histogram fails, `InvalidRequest` for a
-        column the dataset does not have.
-        """
-        body = table_step_body(dataset_name, histogram_name, fields)
-        plan = self._send_and_wait("POST", self.api_path, body, histogram_name, timeout)
-        return treat(self._run(plan), pretty_response)
-
-    def run_histogram_async(
-        self,
-        dataset_name: str,
-        histogram_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-    ) -> Any:
-        """Start a histogram and return at once (call `wait` to block on it)."""
-        body = table_step_body(dataset_name, histogram_name, fields)
-        return treat(self._run(self._send("POST", self.api_path, body)), pretty_response)
-
-    def search_all_histograms(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every histogram: ``{"result": [metadata, ...]}``."""
-        return treat(self._run(self._search_all(skip, limit)), pretty_response)
-
-    def search_histogram_content(
-        self,
-        histogram_name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Any:
-        """A page of a histogram: ``{"result": [metadata, {field, value, count}, ...]}``."""
-        plan = self._search_content(histogram_name, query, limit, skip)
-        return treat(self._run(plan), pretty_response)
-
-    def delete_histogram(self, histogram_name: str, pretty_response: bool = False) -> Any:
-        """Delete a histogram: ``{"result": "<a one-line message>"}``."""
-        return treat(self._run(self._delete(histogram_name)), pretty_response)
-
-    def wait(self, histogram_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the histogram is stored; its metadata (see `Observer.wait`)."""
-        return self._run(self._wait(histogram_name, timeout))
-
-
-class AsyncExploreHistogram(_HistogramPlans, AsyncService):
+class AsyncExploreHistogram(_Histograms, AsyncService):
     """The asyncio twin of `ExploreHistogram`: the same methods, to be awaited."""
-
-    async def run_histogram_sync(
-        self,
-        dataset_name: str,
-        histogram_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """Count values and wait until the histogram is stored; see `ExploreHistogram`."""
-        body = table_step_body(dataset_name, histogram_name, fields)
-        plan = self._send_and_wait("POST", self.api_path, body, histogram_name, timeout)
-        return treat(await self._run(plan), pretty_response)
-
-    async def run_histogram_async(
-        self,
-        dataset_name: str,
-        histogram_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-    ) -> Any:
-        """Start a histogram; see `ExploreHistogram.run_histogram_async`."""
-        body = table_step_body(dataset_name, histogram_name, fields)
-        return treat(await self._run(self._send("POST", self.api_path, body)), pretty_response)
-
-    async def search_all_histograms(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every histogram."""
-        return treat(await self._run(self._search_all(skip, limit)), pretty_response)
-
-    async def search_histogram_content(
-        self,
-        histogram_name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Any:
-        """A page of a histogram; see `ExploreHistogram.search_histogram_content`."""
-        plan = self._search_content(histogram_name, query, limit, skip)
-        return treat(await self._run(plan), pretty_response)
-
-    async def delete_histogram(self, histogram_name: str, pretty_response: bool = False) -> Any:
-        """Delete a histogram."""
-        return treat(await self._run(self._delete(histogram_name)), pretty_response)
-
-    async def wait(self, histogram_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until the histogram is stored; its metadata."""
-        return await self._run(self._wait(histogram_name, timeout))

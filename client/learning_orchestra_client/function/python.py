@@ -18,39 +18,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._service import AsyncService, SyncService, operation
 from .._step import StepPlans
-from .._transport import AsyncService, SyncService, treat
-
-_NAME = "name"
-_CODE = "function"
-_PARAMETERS = "functionParameters"
-_DESCRIPTION = "description"
+from .._transport import Plan
 
 
-def _body(name: str, parameters: dict[str, Any], code: str, description: str) -> dict[str, Any]:
-    return {_NAME: name, _PARAMETERS: parameters, _CODE: code, _DESCRIPTION: description}
-
-
-class _FunctionPlans(StepPlans):
+class _Functions(StepPlans):
     API_PATH = "/function/python"
 
-
-class FunctionPython(_FunctionPlans, SyncService):
-    """Python functions run by the server (blocking client).
-
-    Example:
-        >>> function = FunctionPython("http://34.66.75.31")
-        >>> function.run_function_sync(
-        ...     "survivors",
-        ...     parameters={"frame": "$titanic"},
-        ...     code="print(len(frame))\\nresponse = frame[frame['Survived'] == 1]",
-        ... )
-        {'result': '/api/learningOrchestra/v1/function/python/survivors'}
-
-    Constructor arguments are those of every client class: ``cluster_ip`` plus the
-    keyword-only ``token``, ``timeout``, ``long_poll`` and ``client``.
-    """
-
+    @operation
     def run_function_sync(
         self,
         name: str,
@@ -60,7 +36,7 @@ class FunctionPython(_FunctionPlans, SyncService):
         pretty_response: bool = False,
         *,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Plan[Any]:
         """Run `code` and block until it has ended.
 
         Args:
@@ -81,29 +57,22 @@ class FunctionPython(_FunctionPlans, SyncService):
             InvalidRequest: e.g. a parameter name that is not a Python variable name, or a
                 ``$reference`` to a step that does not exist.
         """
-        body = _body(name, parameters, code, description)
-        plan = self._send_and_wait("POST", self.api_path, body, name, timeout)
-        return treat(self._run(plan), pretty_response)
+        body = {
+            "name": name,
+            "functionParameters": parameters,
+            "function": code,
+            "description": description,
+        }
+        return self._submit(body, name, pretty_response, timeout)
 
-    def run_function_async(
-        self,
-        name: str,
-        parameters: dict[str, Any],
-        code: str,
-        description: str = "",
-        pretty_response: bool = False,
-    ) -> Any:
+    run_function_async = run_function_sync.starting(
         """Start running `code` and return at once (call `wait` to block on it); arguments
         as in `run_function_sync`."""
-        plan = self._send("POST", self.api_path, _body(name, parameters, code, description))
-        return treat(self._run(plan), pretty_response)
+    )
 
-    def search_all_executions(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every function step: ``{"result": [metadata, ...]}``."""
-        return treat(self._run(self._search_all(skip, limit)), pretty_response)
+    search_all_executions = StepPlans.search_all
 
+    @operation
     def search_execution_content(
         self,
         name: str,
@@ -111,82 +80,46 @@ class FunctionPython(_FunctionPlans, SyncService):
         limit: int = 10,
         skip: int = 0,
         pretty_response: bool = False,
-    ) -> Any:
+    ) -> Plan[Any]:
         """The step's metadata, then its run records, newest first:
         ``{"result": [metadata, run, ...]}``. A run record holds ``functionMessage`` (what
         the code printed), ``exception``, ``traceback`` and the ``parameters`` of that run;
         ``skip=1, limit=1`` is the latest run. `query` filters table rows only, so leave it
         empty here (LO sent ``{}``)."""
-        plan = self._search_content(name, query, limit, skip)
-        return treat(self._run(plan), pretty_response)
+        return self._search_content(name, query, limit, skip, pretty_response)
 
-    def delete_execution_async(self, name: str, pretty_response: bool = False) -> Any:
+    @operation
+    def delete_execution_async(self, name: str, pretty_response: bool = False) -> Plan[Any]:
         """Delete the step and its output (cancelling it if it runs):
         ``{"result": "<a one-line message>"}``."""
-        return treat(self._run(self._delete(name)), pretty_response)
+        return self._delete(name, pretty_response)
 
     #: A plainer name for `delete_execution_async` (the deletion is immediate).
     delete_execution = delete_execution_async
 
-    def wait(self, name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the step has ended; its metadata (see `Observer.wait`)."""
-        return self._run(self._wait(name, timeout))
+    @operation
+    def wait(self, name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
+        """Block until the step has ended; its metadata (LO's wait: `timeout` is the poll
+        interval, see `Observer.wait`)."""
+        return self._wait(name, timeout)
 
 
-class AsyncFunctionPython(_FunctionPlans, AsyncService):
+class FunctionPython(_Functions, SyncService):
+    """Python functions run by the server (blocking client).
+
+    Example:
+        >>> function = FunctionPython("http://34.66.75.31")
+        >>> function.run_function_sync(
+        ...     "survivors",
+        ...     parameters={"frame": "$titanic"},
+        ...     code="print(len(frame))\\nresponse = frame[frame['Survived'] == 1]",
+        ... )
+        {'result': '/api/learningOrchestra/v1/function/python/survivors'}
+
+    Constructor arguments are those of every client class: ``cluster_ip`` plus the
+    keyword-only ``token``, ``timeout``, ``long_poll``, ``client`` and ``retries``.
+    """
+
+
+class AsyncFunctionPython(_Functions, AsyncService):
     """The asyncio twin of `FunctionPython`: the same methods, to be awaited."""
-
-    async def run_function_sync(
-        self,
-        name: str,
-        parameters: dict[str, Any],
-        code: str,
-        description: str = "",
-        pretty_response: bool = False,
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """Run `code` and wait until it has ended; see `FunctionPython.run_function_sync`."""
-        body = _body(name, parameters, code, description)
-        plan = self._send_and_wait("POST", self.api_path, body, name, timeout)
-        return treat(await self._run(plan), pretty_response)
-
-    async def run_function_async(
-        self,
-        name: str,
-        parameters: dict[str, Any],
-        code: str,
-        description: str = "",
-        pretty_response: bool = False,
-    ) -> Any:
-        """Start running `code`; see `FunctionPython.run_function_async`."""
-        plan = self._send("POST", self.api_path, _body(name, parameters, code, description))
-        return treat(await self._run(plan), pretty_response)
-
-    async def search_all_executions(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every function step."""
-        return treat(await self._run(self._search_all(skip, limit)), pretty_response)
-
-    async def search_execution_content(
-        self,
-        name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Any:
-        """The step's metadata and run records; see `FunctionPython.search_execution_content`."""
-        plan = self._search_content(name, query, limit, skip)
-        return treat(await self._run(plan), pretty_response)
-
-    async def delete_execution_async(self, name: str, pretty_response: bool = False) -> Any:
-        """Delete the step and its output."""
-        return treat(await self._run(self._delete(name)), pretty_response)
-
-    delete_execution = delete_execution_async
-
-    async def wait(self, name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until the step has ended; its metadata."""
-        return await self._run(self._wait(name, timeout))

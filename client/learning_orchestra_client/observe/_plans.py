@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,18 @@ from .._transport import (
     Plan,
     Request,
     StreamPlan,
+    answer_of,
     long_poll_seconds,
     quote_name,
     result_of,
 )
-from ..exceptions import LearningOrchestraError, StepCancelled, StepFailed, WaitTimeout
+from ..exceptions import (
+    LearningOrchestraError,
+    NotFound,
+    StepCancelled,
+    StepFailed,
+    WaitTimeout,
+)
 
 #: Statuses after which a step no longer changes by itself.
 TERMINAL_STATUSES = frozenset({"finished", "failed", "cancelled"})
@@ -48,6 +56,7 @@ def settle(name: str, metadata: dict[str, Any]) -> dict[str, Any] | None:
         StepFailed: the step failed (its `exception` text is carried).
         StepCancelled: the step was cancelled.
     """
+    __tracebackhide__ = True  # IPython shows the caller's frames, not these
     status = status_of(metadata)
     if status == "finished":
         return metadata
@@ -103,6 +112,7 @@ def wait_plan(name: str, timeout: float | None, long_poll: float) -> Plan[dict[s
         WaitTimeout: `timeout` seconds passed first.
         NotFound: there is no step named `name`.
     """
+    __tracebackhide__ = True  # IPython shows the caller's frames, not these
     deadline = Deadline(timeout)
     last: dict[str, Any] | None = None
     while True:
@@ -203,3 +213,72 @@ class SSEDecoder:
     def flush(self) -> tuple[bool, Any]:
         """End of stream: the last event, if its data was not followed by a blank line."""
         return self.feed("")
+
+
+def follow_plan(
+    names: list[str],
+    timeout: float | None,
+    long_poll: float,
+    on_change: Callable[[dict[str, Any]], None] | None = None,
+) -> Plan[dict[str, dict[str, Any]]]:
+    """Wait until every step of `names` has finished, over the change feed of every step
+    (``GET /observe?since=CURSOR``): one long-poll at a time, however many steps.
+
+    `on_change` sees each step's metadata as it is now and after every change (progress
+    included). Returns ``{name: final metadata}``.
+
+    Raises:
+        StepFailed / StepCancelled: the first of the steps to end did not finish.
+        NotFound: a step does not exist, or was deleted meanwhile.
+        WaitTimeout: `timeout` seconds passed first (it names a step still running).
+    """
+    __tracebackhide__ = True  # IPython shows the caller's frames, not these
+    deadline = Deadline(timeout)
+    done: dict[str, dict[str, Any]] = {}
+    last: dict[str, dict[str, Any]] = {}
+    while True:  # (re)start: where the feed is now, then each step's current state
+        start = yield Request("GET", "/observe")
+        cursor = answer_of(start)["cursor"]
+        for name in names:
+            if name not in done:
+                response = yield Request("GET", f"/steps/{quote_name(name)}")
+                _note(name, result_of(response), done, last, on_change)
+        while len(done) < len(names):
+            if deadline.passed():
+                waiting = next(name for name in names if name not in done)
+                raise WaitTimeout(waiting, timeout or 0.0, last.get(waiting))
+            seconds = long_poll_seconds(deadline.remaining(), long_poll)
+            response = yield Request(
+                "GET",
+                "/observe",
+                params={"since": cursor, "timeout": seconds},
+                read_timeout=seconds,
+            )
+            if response.status_code == 410:  # the cursor is too old: start again
+                break
+            answer = answer_of(response)
+            for change in answer["result"]:
+                name = change.get("name")
+                if name in last and name not in done:
+                    if change.get("deleted"):
+                        raise NotFound(f"step '{name}' was deleted while it was waited for")
+                    _note(name, change, done, last, on_change)
+            cursor = answer["cursor"]
+        else:
+            return done
+
+
+def _note(
+    name: str,
+    metadata: dict[str, Any],
+    done: dict[str, dict[str, Any]],
+    last: dict[str, dict[str, Any]],
+    on_change: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Record the metadata of a followed step; raise if it ended without finishing."""
+    __tracebackhide__ = True  # IPython shows the caller's frames, not these
+    last[name] = metadata
+    if on_change is not None:
+        on_change(metadata)
+    if settle(name, metadata) is not None:
+        done[name] = metadata

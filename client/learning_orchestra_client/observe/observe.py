@@ -16,7 +16,8 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from .._transport import AsyncService, SyncService
+from .._service import AsyncService, SyncService, operation
+from .._transport import Plan
 from ._plans import SSEDecoder, events_request, observe_pipe_plan, observe_plan, wait_plan
 
 
@@ -24,25 +25,24 @@ def _pretty(metadata: dict[str, Any], pretty_response: bool) -> Any:
     return json.dumps(metadata, indent=4, sort_keys=True) if pretty_response else metadata
 
 
-class Observer(SyncService):
-    """Wait for any step (dataset, transform, train, ...) by name.
+class _Observations:
+    """What `Observer` and `AsyncObserver` do, declared once."""
 
-    Example:
-        >>> observer = Observer("http://34.66.75.31")
-        >>> metadata = observer.wait("titanic_training", timeout=600)
-        >>> metadata["status"]
-        'finished'
+    _long_poll: float
 
-    Constructor arguments are those of every client class: ``cluster_ip`` plus the
-    keyword-only ``token``, ``timeout``, ``long_poll`` and ``client`` (see `SyncService`).
-    """
-
-    def wait(self, name: str, timeout: float | None = None, pretty_response: bool = False) -> Any:
+    @operation
+    def wait(
+        self, name: str, timeout: float | None = None, pretty_response: bool = False
+    ) -> Plan[Any]:
         """Block until step `name` ends and return its metadata when it finished.
+
+        As LO's change-stream wait did, this waits as long as the step takes: `timeout`
+        is how long each poll lasts (None: the client's `long_poll`), not a limit. For a
+        deadline, use `Orchestra.step(name).wait(timeout=...)`.
 
         Args:
             name: the step's name (a dataset, model, training, ...).
-            timeout: overall limit in seconds; None waits as long as it takes.
+            timeout: seconds each poll lasts.
             pretty_response: return the metadata as an indented JSON string.
 
         Returns:
@@ -53,13 +53,15 @@ class Observer(SyncService):
         Raises:
             StepFailed: the step failed; ``exc.exception`` is the server's reason.
             StepCancelled: the step was cancelled.
-            WaitTimeout: `timeout` passed first (also a `TimeoutError`).
             NotFound: no step has that name.
         """
-        metadata = self._run(wait_plan(name, timeout, self._long_poll))
+        metadata = yield from wait_plan(name, None, timeout or self._long_poll)
         return _pretty(metadata, pretty_response)
 
-    def observe(self, name: str, since: int = 0, timeout: float | None = None) -> dict[str, Any]:
+    @operation
+    def observe(
+        self, name: str, since: int = 0, timeout: float | None = None
+    ) -> Plan[dict[str, Any]]:
         """Return step `name`'s metadata once its `version` is greater than `since`.
 
         With the default ``since=0`` this answers at once with the current metadata; pass
@@ -70,7 +72,22 @@ class Observer(SyncService):
             WaitTimeout: no newer version appeared within `timeout` seconds.
             NotFound: no step has that name.
         """
-        return self._run(observe_plan(name, since, timeout, self._long_poll))
+        return observe_plan(name, since, timeout, self._long_poll)
+
+
+class Observer(_Observations, SyncService):
+    """Wait for any step (dataset, transform, train, ...) by name.
+
+    Example:
+        >>> observer = Observer("http://34.66.75.31")
+        >>> metadata = observer.wait("titanic_training")
+        >>> metadata["status"]
+        'finished'
+
+    Constructor arguments are those of every client class: ``cluster_ip`` plus the
+    keyword-only ``token``, ``timeout``, ``long_poll``, ``client`` and ``retries`` (see
+    `SyncService`).
+    """
 
     def observe_pipe(self, name: str, timeout: float | None = None) -> Iterator[dict[str, Any]]:
         """Iterate over step `name`'s metadata: now, then after every change, until it ends.
@@ -104,21 +121,8 @@ class Observer(SyncService):
             yield data
 
 
-class AsyncObserver(AsyncService):
+class AsyncObserver(_Observations, AsyncService):
     """The asyncio twin of `Observer`: same methods, awaited (iterators are async)."""
-
-    async def wait(
-        self, name: str, timeout: float | None = None, pretty_response: bool = False
-    ) -> Any:
-        """Wait until step `name` ends; see `Observer.wait`."""
-        metadata = await self._run(wait_plan(name, timeout, self._long_poll))
-        return _pretty(metadata, pretty_response)
-
-    async def observe(
-        self, name: str, since: int = 0, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """Metadata of step `name` newer than version `since`; see `Observer.observe`."""
-        return await self._run(observe_plan(name, since, timeout, self._long_poll))
 
     def observe_pipe(
         self, name: str, timeout: float | None = None

@@ -1,37 +1,23 @@
 """`TransformProjection`: a new table with some columns of a table (``transform/projection``).
 
 Method names, parameters and return values are those of the original LO client's
-``learning_orchestra_client.transform.projection.TransformProjection``; a method that returns
-the server's answer returns the whole parsed JSON object (``{"result": ...}``), or with
-``pretty_response=True`` that object as an indented JSON string. The asyncio twin
-`AsyncTransformProjection` is an addition.
+``learning_orchestra_client.transform.projection.TransformProjection`` (see `_step` for the
+return values); the asyncio twin `AsyncTransformProjection` is an addition.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._service import AsyncService, SyncService, operation
 from .._step import StepPlans, table_step_body
-from .._transport import AsyncService, SyncService, treat
+from .._transport import Plan
 
 
-class _ProjectionPlans(StepPlans):
+class _Projections(StepPlans):
     API_PATH = "/transform/projection"
 
-
-class TransformProjection(_ProjectionPlans, SyncService):
-    """Projections: tables holding some columns of another table (blocking client).
-
-    Example:
-        >>> projection = TransformProjection("http://34.66.75.31")
-        >>> projection.remove_dataset_attributes_sync(
-        ...     "titanic", "titanic_projection", ["PassengerId", "Survived", "Age"])
-        {'result': '/api/learningOrchestra/v1/transform/projection/titanic_projection'}
-
-    Constructor arguments are those of every client class: ``cluster_ip`` plus the
-    keyword-only ``token``, ``timeout``, ``long_poll`` and ``client``.
-    """
-
+    @operation
     def remove_dataset_attributes_sync(
         self,
         dataset_name: str,
@@ -40,7 +26,7 @@ class TransformProjection(_ProjectionPlans, SyncService):
         pretty_response: bool = False,
         *,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Plan[Any]:
         """Create a projection of `dataset_name` keeping `fields`, and block until it is stored.
 
         Args:
@@ -58,27 +44,16 @@ class TransformProjection(_ProjectionPlans, SyncService):
             InvalidRequest: e.g. a column the dataset does not have (the message lists them).
         """
         body = table_step_body(dataset_name, projection_name, fields)
-        plan = self._send_and_wait("POST", self.api_path, body, projection_name, timeout)
-        return treat(self._run(plan), pretty_response)
+        return self._submit(body, projection_name, pretty_response, timeout)
 
-    def remove_dataset_attributes_async(
-        self,
-        dataset_name: str,
-        projection_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-    ) -> Any:
-        """Start a projection and return at once (call `wait` to block on it)."""
-        body = table_step_body(dataset_name, projection_name, fields)
-        plan = self._send("POST", self.api_path, body)
-        return treat(self._run(plan), pretty_response)
+    remove_dataset_attributes_async = remove_dataset_attributes_sync.starting(
+        """Start a projection and return at once (call `wait` to block on it); arguments as
+        in `remove_dataset_attributes_sync`."""
+    )
 
-    def search_all_projections(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every projection: ``{"result": [metadata, ...]}``."""
-        return treat(self._run(self._search_all(skip, limit)), pretty_response)
+    search_all_projections = StepPlans.search_all
 
+    @operation
     def search_projection_content(
         self,
         projection_name: str,
@@ -86,79 +61,41 @@ class TransformProjection(_ProjectionPlans, SyncService):
         limit: int = 10,
         skip: int = 0,
         pretty_response: bool = False,
-    ) -> Any:
+    ) -> Plan[Any]:
         """A page of a projection: ``{"result": [metadata, row, ...]}`` (see
         `DatasetCsv.search_dataset_content` for `query`, `limit` and `skip`)."""
-        plan = self._search_content(projection_name, query, limit, skip)
-        return treat(self._run(plan), pretty_response)
+        return self._search_content(projection_name, query, limit, skip, pretty_response)
 
-    def delete_projection_async(self, projection_name: str, pretty_response: bool = False) -> Any:
+    @operation
+    def delete_projection_async(
+        self, projection_name: str, pretty_response: bool = False
+    ) -> Plan[Any]:
         """Delete a projection: ``{"result": "<a one-line message>"}``."""
-        return treat(self._run(self._delete(projection_name)), pretty_response)
+        return self._delete(projection_name, pretty_response)
 
     #: A plainer name for `delete_projection_async` (the deletion is immediate).
     delete_projection = delete_projection_async
 
-    def wait(self, projection_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the projection is stored; its metadata (see `Observer.wait`)."""
-        return self._run(self._wait(projection_name, timeout))
+    @operation
+    def wait(self, projection_name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
+        """Block until the projection is stored; its metadata (LO's wait: `timeout` is
+        the poll interval, see `Observer.wait`)."""
+        return self._wait(projection_name, timeout)
 
 
-class AsyncTransformProjection(_ProjectionPlans, AsyncService):
+class TransformProjection(_Projections, SyncService):
+    """Projections: tables holding some columns of another table (blocking client).
+
+    Example:
+        >>> projection = TransformProjection("http://34.66.75.31")
+        >>> projection.remove_dataset_attributes_sync(
+        ...     "titanic", "titanic_projection", ["PassengerId", "Survived", "Age"])
+        {'result': '/api/learningOrchestra/v1/transform/projection/titanic_projection'}
+
+    Constructor arguments are those of every client class: ``cluster_ip`` plus the
+    keyword-only ``token``, ``timeout``, ``long_poll``, ``client`` and ``retries``.
+    """
+
+
+class AsyncTransformProjection(_Projections, AsyncService):
     """The asyncio twin of `TransformProjection`: the same methods, to be awaited."""
-
-    async def remove_dataset_attributes_sync(
-        self,
-        dataset_name: str,
-        projection_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-        *,
-        timeout: float | None = None,
-    ) -> Any:
-        """Create a projection and wait until it is stored; see `TransformProjection`."""
-        body = table_step_body(dataset_name, projection_name, fields)
-        plan = self._send_and_wait("POST", self.api_path, body, projection_name, timeout)
-        return treat(await self._run(plan), pretty_response)
-
-    async def remove_dataset_attributes_async(
-        self,
-        dataset_name: str,
-        projection_name: str,
-        fields: list[str],
-        pretty_response: bool = False,
-    ) -> Any:
-        """Start a projection; see `TransformProjection.remove_dataset_attributes_async`."""
-        body = table_step_body(dataset_name, projection_name, fields)
-        plan = self._send("POST", self.api_path, body)
-        return treat(await self._run(plan), pretty_response)
-
-    async def search_all_projections(
-        self, pretty_response: bool = False, skip: int = 0, limit: int | None = None
-    ) -> Any:
-        """The metadata of every projection."""
-        return treat(await self._run(self._search_all(skip, limit)), pretty_response)
-
-    async def search_projection_content(
-        self,
-        projection_name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Any:
-        """A page of a projection; see `TransformProjection.search_projection_content`."""
-        plan = self._search_content(projection_name, query, limit, skip)
-        return treat(await self._run(plan), pretty_response)
-
-    async def delete_projection_async(
-        self, projection_name: str, pretty_response: bool = False
-    ) -> Any:
-        """Delete a projection."""
-        return treat(await self._run(self._delete(projection_name)), pretty_response)
-
-    delete_projection = delete_projection_async
-
-    async def wait(self, projection_name: str, timeout: float | None = None) -> dict[str, Any]:
-        """Wait until the projection is stored; its metadata."""
-        return await self._run(self._wait(projection_name, timeout))

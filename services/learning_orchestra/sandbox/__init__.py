@@ -360,7 +360,9 @@ class Sandbox:
     def environment(self) -> dict[str, str]:
         """The child's whole environment (nothing else of the server's is passed on)."""
         env = base_environment()
-        env.update(HOME=str(self.work), TMPDIR=str(self.tmp))
+        # Libraries' caches (matplotlib's font list, ...) go to TMPDIR, not into HOME, whose
+        # files are kept as the step's files.
+        env.update(HOME=str(self.work), TMPDIR=str(self.tmp), XDG_CACHE_HOME=str(self.tmp))
         env.update(self.extra_env)
         return env
 

@@ -208,9 +208,16 @@ def _user_frames(tb: TracebackType | None, filename: str) -> TracebackType | Non
 
 
 def _trace(exc: BaseException, filename: str) -> str:
-    lines = traceback.format_exception(type(exc), exc, _user_frames(exc.__traceback__, filename))
+    """The traceback of `exc` from the user's code on, the user's frames first; then the
+    exceptions it came from (a library's ``raise ... from err``), with their frames."""
+    user = exc.__traceback__
+    lines = traceback.format_exception(type(exc), exc, _user_frames(user, filename), chain=False)
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is not None:
+        lines.append("\nwhich came from:\n\n")
+        lines += traceback.format_exception(type(cause), cause, cause.__traceback__)
     text = "".join(lines)
-    return text if len(text) <= MAX_TRACEBACK else "...\n" + text[-MAX_TRACEBACK:]
+    return text if len(text) <= MAX_TRACEBACK else text[:MAX_TRACEBACK] + "\n..."
 
 
 def _line(exc: BaseException) -> int | None:
