@@ -161,7 +161,7 @@ def lo_server(folder: Path, name: str) -> Process:
     command += ["serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--data-dir", str(folder / name), "--log-level", "warning"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LO_")}
-    env["LO_CONCURRENCY"] = "16"  # the stall case runs 8 long jobs across 3 step families
+    env["LO_MAX_JOBS"] = "16"  # the stall case runs 8 long jobs across 3 step families
     return Process(command, port, folder / f"{name}.log", env)
 
 

@@ -25,6 +25,12 @@ from .dataset import (
     DatasetCsv,
     DatasetGeneric,
 )
+from .evaluate import (
+    AsyncEvaluateScikitLearn,
+    AsyncEvaluateTensorflow,
+    EvaluateScikitLearn,
+    EvaluateTensorflow,
+)
 from .exceptions import (
     BadRequest,
     Conflict,
@@ -51,8 +57,26 @@ from .explore import (
     ExploreTensorflow,
 )
 from .function import AsyncFunctionPython, FunctionPython
+from .model import (
+    AsyncModelScikitLearn,
+    AsyncModelTensorflow,
+    ModelScikitLearn,
+    ModelTensorflow,
+)
 from .observe import AsyncObserver, Observer
 from .orchestra import AsyncOrchestra, AsyncStep, Lineage, Orchestra, Step, Steps
+from .predict import (
+    AsyncPredictScikitLearn,
+    AsyncPredictTensorflow,
+    PredictScikitLearn,
+    PredictTensorflow,
+)
+from .train import (
+    AsyncTrainScikitLearn,
+    AsyncTrainTensorflow,
+    TrainScikitLearn,
+    TrainTensorflow,
+)
 from .transform import (
     AsyncTransformDataType,
     AsyncTransformProjection,
@@ -63,30 +87,48 @@ from .transform import (
     TransformScikitLearn,
     TransformTensorflow,
 )
+from .tune import (
+    AsyncTuneScikitLearn,
+    AsyncTuneTensorflow,
+    TuneScikitLearn,
+    TuneTensorflow,
+)
 
 __all__ = [
     "BASE_PATH",
     "AsyncDataset",
     "AsyncDatasetCsv",
     "AsyncDatasetGeneric",
+    "AsyncEvaluateScikitLearn",
+    "AsyncEvaluateTensorflow",
     "AsyncExploreHistogram",
     "AsyncExploreScikitLearn",
     "AsyncExploreSummary",
     "AsyncExploreTensorflow",
     "AsyncFunctionPython",
+    "AsyncModelScikitLearn",
+    "AsyncModelTensorflow",
     "AsyncObserver",
     "AsyncOrchestra",
+    "AsyncPredictScikitLearn",
+    "AsyncPredictTensorflow",
     "AsyncStep",
+    "AsyncTrainScikitLearn",
+    "AsyncTrainTensorflow",
     "AsyncTransformDataType",
     "AsyncTransformProjection",
     "AsyncTransformScikitLearn",
     "AsyncTransformTensorflow",
+    "AsyncTuneScikitLearn",
+    "AsyncTuneTensorflow",
     "BadRequest",
     "Conflict",
     "ConnectionFailed",
     "Dataset",
     "DatasetCsv",
     "DatasetGeneric",
+    "EvaluateScikitLearn",
+    "EvaluateTensorflow",
     "ExploreHistogram",
     "ExploreScikitLearn",
     "ExploreSummary",
@@ -96,19 +138,27 @@ __all__ = [
     "LearningOrchestraError",
     "Lineage",
     "MethodNotAllowed",
+    "ModelScikitLearn",
+    "ModelTensorflow",
     "NotFound",
     "Observer",
     "Orchestra",
     "PayloadTooLarge",
+    "PredictScikitLearn",
+    "PredictTensorflow",
     "ServerError",
     "Step",
     "StepCancelled",
     "StepFailed",
     "Steps",
+    "TrainScikitLearn",
+    "TrainTensorflow",
     "TransformDataType",
     "TransformProjection",
     "TransformScikitLearn",
     "TransformTensorflow",
+    "TuneScikitLearn",
+    "TuneTensorflow",
     "Unauthorized",
     "WaitTimeout",
     "normalize_cluster_url",

@@ -145,3 +145,98 @@ class StepPlans:
         limit on the wait; None uses the client's `long_poll`.
         """
         return wait_plan(name, None, timeout or self._long_poll)
+
+    @operation
+    def search_content(
+        self,
+        name: str,
+        query: dict[str, Any] | str | None = None,
+        limit: int = 10,
+        skip: int = 0,
+        pretty_response: bool = False,
+    ) -> Plan[Any]:
+        """A page of step `name`: ``{"result": [metadata, item, ...]}`` — table rows, or
+        run records newest first (``skip=1, limit=1`` is the latest run). `skip` and `limit`
+        apply to that combined list, as in LO; `query` filters table rows (MongoDB syntax,
+        a dict or a JSON string). Each family has it under LO's name too."""
+        return self._search_content(name, query, limit, skip, pretty_response)
+
+    @operation
+    def delete(self, name: str, pretty_response: bool = False) -> Plan[Any]:
+        """Delete step `name` and its output, cancelling it if it runs:
+        ``{"result": "<a one-line message>"}``. Each family has it under LO's name too."""
+        return self._delete(name, pretty_response)
+
+    @operation
+    def wait(self, name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
+        """Block until step `name` has ended and return its metadata (LO's ``wait``).
+
+        As LO's change-stream wait did, this waits as long as the step takes: `timeout` is
+        how long each poll lasts, not a limit (`Orchestra.step(name).wait(timeout=...)` is
+        a deadline). Raises `StepFailed` when the step failed."""
+        return self._wait(name, timeout)
+
+
+class MethodStepPlans(StepPlans):
+    """train, tune, evaluate and predict: LO gave them the same parameters, so their
+    operations are declared once here and each family names them as LO did
+    (``create_training_sync = MethodStepPlans.create_sync``, ...)."""
+
+    @operation
+    def create_sync(
+        self,
+        name: str,
+        model_name: str,
+        parent_name: str,
+        method_name: str,
+        parameters: dict[str, Any] | None,
+        description: str = "",
+        pretty_response: bool = False,
+        *,
+        timeout: float | None = None,
+    ) -> Plan[Any]:
+        """Call `method_name(**parameters)` on the object stored by step `parent_name`, on
+        the server, sandboxed, and block until what it gives is stored as step `name`.
+
+        What is kept is the toolkit's decision: a training keeps the fitted model (a new
+        object: the parent's is never changed; a Keras ``History`` lands in the metadata
+        as ``history``, each epoch as progress); a scikit-learn tune of a search estimator
+        keeps its best estimator (``bestParams``, ``bestScore``, ``cvResults``); an
+        evaluation keeps its metrics, readable as ``wait(name)["metrics"]``; a prediction
+        keeps the predictions (an array or a table).
+
+        Args:
+            name: the new step's name.
+            model_name: the model step the pipeline started from (LO's ``modelName``).
+            parent_name: the step whose stored object's method is called: the model, or a
+                step that stored a model (a training, a tune step).
+            method_name: the method to call (``"fit"``, ``"predict"``, ``"score"``, ...).
+            parameters: its keyword arguments; values may be literals, ``"$step"`` /
+                ``"$step.key"`` (another step's output) or ``"#expr"`` (a Python expression
+                evaluated in the sandbox).
+            description: free text kept with the step.
+            pretty_response: return the answer as an indented JSON string.
+            timeout: overall seconds to wait; None for no limit.
+
+        Returns:
+            The server's whole answer, ``{"result": "<the step's URL path>"}``.
+
+        Raises:
+            StepFailed: the call failed (``exc.exception`` names a bad method or parameter).
+            InvalidRequest: a parent or a referenced step that does not exist, or a parent
+                that holds no object to call.
+        """
+        body = {
+            "name": name,
+            "modelName": model_name,
+            "parentName": parent_name,
+            "method": method_name,
+            "methodParameters": dict(parameters or {}),
+            "description": description,
+        }
+        return self._submit(body, name, pretty_response, timeout)
+
+    create_async = create_sync.starting(
+        """Start the method call and return at once (call `wait` to block on it); arguments
+        as in the ``*_sync`` method."""
+    )

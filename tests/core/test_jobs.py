@@ -54,13 +54,17 @@ TYPES = {
     )
     for r in RUNNERS
 }
+# The same runner under another step kind: LO_MAX_JOBS is one budget for every kind.
+TYPES["sleep_elsewhere"] = StepType(
+    step="elsewhere", tool="sleep", request=Body, runner="tests.runners:sleep"
+)
 
 
 class Harness:
     def __init__(self, root: Path, **settings: Any) -> None:
         # allow_private_urls: datasets come from the local files_server (an SSRF opt-in)
         self.settings = Settings(
-            data_dir=root, lease_seconds=1.5, concurrency=2, allow_private_urls=True, **settings
+            data_dir=root, lease_seconds=1.5, max_jobs=2, allow_private_urls=True, **settings
         )
         self.store = SqliteStore(root / "store.sqlite3")
         self.volume = ArtifactVolume(root)
@@ -282,13 +286,13 @@ async def test_rerun_of_busy_step_conflicts(harness: Harness) -> None:
     await harness.steps.cancel(None, "busy")
 
 
-async def test_concurrency_limit_per_service(harness: Harness) -> None:
+async def test_one_budget_of_jobs_for_every_step_type(harness: Harness) -> None:
     for i in range(4):
-        await harness.submit("sleep", f"s{i}", value=30)
+        await harness.submit("sleep" if i % 2 else "sleep_elsewhere", f"s{i}", value=30)
     await asyncio.sleep(2)
     running = await harness.store.find(statuses=["running"])
     pending = await harness.store.find(statuses=["pending"])
-    assert len(running) == 2 and len(pending) == 2  # concurrency=2 for the "test" service
+    assert len(running) == 2 and len(pending) == 2  # LO_MAX_JOBS=2, shared by every step type
     for i in range(4):
         await harness.steps.delete(None, f"s{i}")
 

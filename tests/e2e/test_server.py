@@ -35,7 +35,7 @@ def test_ingest_crash_and_restart(tmp_path: Path, files_server: str) -> None:
     # A lease far longer than the test: the restarted server must not wait for it to expire.
     # One dataset job at a time, so an upload can wait, pending, behind the slow ingest.
     data = tmp_path / "data"
-    server = ServerProcess(data, {"LO_LEASE_SECONDS": "600", "LO_CONCURRENCY": "1"})
+    server = ServerProcess(data, {"LO_LEASE_SECONDS": "600", "LO_MAX_JOBS": "1"})
     server.start()
     try:
         observer = Observer(server.url)

@@ -69,7 +69,7 @@ def test_metadata_gets_answer_while_long_jobs_and_scans_run(tmp_path: Path) -> N
         out.write("id,x,label\n")
         out.writelines(f"{i},{i * 0.5},{'ab'[i % 2]}\n" for i in range(ROWS))
     server = ServerProcess(
-        tmp_path / "data", {"LO_CONCURRENCY": "4", "LO_JOB_TIMEOUT": str(SLEEP * 2)}
+        tmp_path / "data", {"LO_MAX_JOBS": "8", "LO_JOB_TIMEOUT": str(SLEEP * 2)}
     )
     server.start()
     client = httpx.Client(base_url=server.url + BASE, timeout=120)

@@ -28,7 +28,7 @@ OBSERVE_TIMEOUT_CAP = 1
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"LO_CONCURRENCY": "1", "LO_JOB_TIMEOUT": "3", "LO_MAX_UPLOAD_MB": "1"}
+    env = {"LO_MAX_JOBS": "1", "LO_JOB_TIMEOUT": "3", "LO_MAX_UPLOAD_MB": "1"}
     process = ServerProcess(tmp_path_factory.mktemp("fuzz") / "data", env, private_urls=False)
     process.start()
     yield process.url

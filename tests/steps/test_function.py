@@ -318,6 +318,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         client = app_client(
             tmp_path_factory.mktemp("strict") / "data",
             job_timeout=4,
+            job_cpu_seconds=8,  # the wall clock (4 s) stops a one-thread loop first
             job_memory_mb=500,
             api_tokens=SECRET_TOKEN,
         )
@@ -356,7 +357,9 @@ class Prober:
         self._stop.set()
         self._thread.join(10)
         assert self.statuses == {200}
-        assert self.slowest < 5, f"a GET took {self.slowest:.1f} s during the hostile run"
+        # A liveness bound, not a speed target (those live in bench/): a stalled API takes
+        # the client's whole timeout; a loaded 2-core CI machine takes a few seconds.
+        assert self.slowest < 20, f"a GET took {self.slowest:.1f} s during the hostile run"
 
 
 def hostile(client: TestClient, name: str, source: str, **parameters: Any) -> dict[str, Any]:
@@ -372,8 +375,9 @@ def test_infinite_loop_times_out(strict: TestClient) -> None:
 
 
 def test_cpu_time_is_limited_too(strict: TestClient) -> None:
-    """RLIMIT_CPU is LO_JOB_TIMEOUT CPU seconds inside the sandbox (so threads burning several
-    cores are stopped before the wall clock runs out). Read from inside, not raced against
+    """RLIMIT_CPU is LO_JOB_CPU_SECONDS inside the sandbox (threads burning several cores
+    use it faster than the wall clock runs; tests/steps/test_runs_and_progress.py checks the
+    message). Read from inside, not raced against
     the clock, which a loaded machine makes flaky."""
     source = """
         import resource
@@ -381,7 +385,7 @@ def test_cpu_time_is_limited_too(strict: TestClient) -> None:
     """
     doc = run(strict, "cpulimit", source)
     assert doc["status"] == "finished", doc["exception"]
-    assert json.loads(download(strict, "cpulimit", "value.json")) == [4, 5]  # SIGXCPU, SIGKILL
+    assert json.loads(download(strict, "cpulimit", "value.json")) == [8, 9]  # SIGXCPU, SIGKILL
 
 
 def test_huge_allocations_fail_out_of_memory(strict: TestClient) -> None:

@@ -234,7 +234,7 @@ def test_events_stream_changes_until_the_end(api: TestClient, files_server: str)
 def test_events_carry_progress(api: TestClient, files_server: str) -> None:
     # Fill every dataset slot with a slow ingest, so that `big` stays pending until the stream
     # is open and no change of its run can be missed.
-    slots = api.app.state.settings.concurrency
+    slots = api.app.state.settings.max_jobs
     for i in range(slots):
         running(api, f"slow{i}", f"{files_server}/slow.csv")
     rows = 600_000  # more than one block of the ingest (4 MB): progress after the first

@@ -280,7 +280,7 @@ def test_queued_cast_is_running_busy_recoverable_and_cancellable(
 ) -> None:
     """With the dataset service's only slot taken by a slow ingest, a cast stays queued:
     `running` already (as API.md wants), yet not started."""
-    with app_client(tmp_path, concurrency=1) as client:
+    with app_client(tmp_path, max_jobs=1) as client:
         ingest(client, "table", f"{files_server}/train.csv")
         post(client, CSV, {"datasetName": "slow", "datasetURI": f"{files_server}/slow.csv"})
         wait_until(lambda: metadata(client, CSV, "slow")["status"] == "running")

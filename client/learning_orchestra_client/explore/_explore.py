@@ -75,16 +75,9 @@ class _Explores(StepPlans):
         path = f"{self._item_path(name)}/metadata"
         return self._get(path, {"limit": limit, "skip": skip}, pretty_response)
 
-    @operation
-    def delete_explore(self, name: str, pretty_response: bool = False) -> Plan[Any]:
-        """Delete an explore step and its output: ``{"result": "<a one-line message>"}``."""
-        return self._delete(name, pretty_response)
+    delete_explore = StepPlans.delete
 
-    @operation
-    def wait(self, name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
-        """Block until the explore step is stored; its metadata (LO's wait: `timeout` is
-        the poll interval, see `Observer.wait`)."""
-        return self._wait(name, timeout)
+    wait = StepPlans.wait
 
 
 class Explore(_Explores, SyncService):

@@ -72,36 +72,14 @@ class _Functions(StepPlans):
 
     search_all_executions = StepPlans.search_all
 
-    @operation
-    def search_execution_content(
-        self,
-        name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Plan[Any]:
-        """The step's metadata, then its run records, newest first:
-        ``{"result": [metadata, run, ...]}``. A run record holds ``functionMessage`` (what
-        the code printed), ``exception``, ``traceback`` and the ``parameters`` of that run;
-        ``skip=1, limit=1`` is the latest run. `query` filters table rows only, so leave it
-        empty here (LO sent ``{}``)."""
-        return self._search_content(name, query, limit, skip, pretty_response)
+    search_execution_content = StepPlans.search_content
 
-    @operation
-    def delete_execution_async(self, name: str, pretty_response: bool = False) -> Plan[Any]:
-        """Delete the step and its output (cancelling it if it runs):
-        ``{"result": "<a one-line message>"}``."""
-        return self._delete(name, pretty_response)
+    delete_execution_async = StepPlans.delete
 
     #: A plainer name for `delete_execution_async` (the deletion is immediate).
     delete_execution = delete_execution_async
 
-    @operation
-    def wait(self, name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
-        """Block until the step has ended; its metadata (LO's wait: `timeout` is the poll
-        interval, see `Observer.wait`)."""
-        return self._wait(name, timeout)
+    wait = StepPlans.wait
 
 
 class FunctionPython(_Functions, SyncService):

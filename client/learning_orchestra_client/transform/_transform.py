@@ -58,28 +58,11 @@ class _Transforms(StepPlans):
 
     search_all_transformations = StepPlans.search_all
 
-    @operation
-    def search_transform_content(
-        self,
-        name: str,
-        query: dict[str, Any] | str | None = None,
-        limit: int = 10,
-        skip: int = 0,
-        pretty_response: bool = False,
-    ) -> Plan[Any]:
-        """``{"result": [metadata, run record, ...]}`` of a transform (newest run first)."""
-        return self._search_content(name, query, limit, skip, pretty_response)
+    search_transform_content = StepPlans.search_content
 
-    @operation
-    def delete_transform(self, name: str, pretty_response: bool = False) -> Plan[Any]:
-        """Delete a transform and its output: ``{"result": "<a one-line message>"}``."""
-        return self._delete(name, pretty_response)
+    delete_transform = StepPlans.delete
 
-    @operation
-    def wait(self, name: str, timeout: float | None = None) -> Plan[dict[str, Any]]:
-        """Block until the transform is stored; its metadata (LO's wait: `timeout` is the
-        poll interval, see `Observer.wait`)."""
-        return self._wait(name, timeout)
+    wait = StepPlans.wait
 
 
 class Transform(_Transforms, SyncService):

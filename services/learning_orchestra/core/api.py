@@ -25,7 +25,7 @@ from .docs import install_docs
 from .edge import EdgeGuard
 from .errors import LOError, StoreUnavailable, Unauthorized
 from .jobs import Supervisor
-from .routes import step_router
+from .routes import error_schemas, step_router
 from .service import StepService
 from .settings import BASE_PATH, Settings, get_settings
 from .steptype import StepType
@@ -34,7 +34,18 @@ from .store import store_from_url
 log = logging.getLogger(__name__)
 
 # every step service implemented so far
-SERVICES = ("dataset", "transform", "explore", "function", "observe")
+SERVICES = (
+    "dataset",
+    "transform",
+    "explore",
+    "model",
+    "train",
+    "tune",
+    "evaluate",
+    "predict",
+    "function",
+    "observe",
+)
 
 
 def service_module(name: str) -> Any:
@@ -99,6 +110,21 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, f"internal error: {type(exc).__name__}", "internal")
 
 
+def _document_errors(app: FastAPI) -> None:
+    """Add the error answers' schemas (routes refer to them: core/routes.py, ERRORS) to the
+    app's OpenAPI document, when it is generated."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in error_schemas().items():
+                schemas.setdefault(name, schema)
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> FastAPI:
     """An app serving `services` (default: all) under the API base path."""
     names = list(services or SERVICES)
@@ -136,6 +162,7 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
     )
     _install_error_handlers(app)
     install_docs(app)
+    _document_errors(app)
     # Added last = runs first: the edge guard refuses cross-site requests, body types a route
     # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
     edge_settings = settings or get_settings()

@@ -37,6 +37,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -180,7 +181,9 @@ class Supervisor:
         self._instance_lock: InstanceLock | None = None
         self._token = token
         self.hooks: list[SupervisorHook] = list(hooks)
-        self.slots = {t.step: asyncio.Semaphore(settings.concurrency) for t in self.types.values()}
+        # One budget of jobs for every step type (LO_MAX_JOBS): a long training of one
+        # family and scans of another compete for the same cores.
+        self.slots = asyncio.Semaphore(settings.max_jobs)
         self.jobs: dict[str, Job] = {}
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
@@ -355,7 +358,7 @@ class Supervisor:
             if doc["status"] == Status.RUNNING and not doc.get("_queued"):
                 continue
             step_type = self.types[doc["type"]]
-            slots = self.slots[step_type.step]
+            slots = self.slots
             if slots.locked():
                 continue
             parents: dict[str, Doc] | None
@@ -677,11 +680,12 @@ class Supervisor:
         if updated is None:  # deleted meanwhile: drop what this run wrote, and only that
             self.volume.discard_run(name, run)  # (a step of the same name may run already)
             return
-        await self._record_run(updated, doc.get("_job"))
         if outcome[0] == "finished":
             self.volume.prune(name, keep=run)
         else:
             self.volume.prune(name, keep=updated.get("_artifact"))
+        artifact = run if outcome[0] == "finished" else None
+        await self._record_run(updated, doc.get("_job"), artifact)
 
     def _ended(
         self, doc: Doc, status: Status, exception: str | None, traceback: str | None = None
@@ -708,9 +712,12 @@ class Supervisor:
         and once more when it ends)."""
         trim_log(self.volume.log_path(name), self.settings.max_log_mb * 1024 * 1024)
 
-    async def _record_run(self, doc: Doc, job: dict[str, Any] | None = None) -> None:
+    async def _record_run(
+        self, doc: Doc, job: dict[str, Any] | None = None, artifact: str | None = None
+    ) -> None:
         """Append the run record of `doc`'s run that just ended; a `_job` run records the
-        job's type and parameters, not the step's."""
+        job's type and parameters, not the step's. `artifact`: the output the run committed
+        (its run id), recorded with the checksum of its signed manifest's files."""
         log_text = None
         path = self.volume.log_path(doc["name"])
         if path.exists():
@@ -731,8 +738,21 @@ class Supervisor:
                 "startedAt": doc.get("startedAt"),
                 "finishedAt": doc.get("finishedAt"),
                 "durationSeconds": doc.get("durationSeconds"),
+                "artifact": None
+                if artifact is None
+                else await self._artifact_record(doc, artifact),
             },
         )
+
+    async def _artifact_record(self, doc: Doc, run: str) -> dict[str, Any]:
+        """``{"run", "format", "checksum"}`` of a committed output: the SHA-256 of its files'
+        names and SHA-256s, so two runs that stored the same bytes have the same checksum."""
+        manifest = await asyncio.to_thread(self.volume.manifest, doc["name"], run)
+        listing = "".join(
+            f"{name}\t{digest}\n" for name, digest in sorted(manifest["files"].items())
+        )
+        checksum = hashlib.sha256(listing.encode()).hexdigest()
+        return {"run": run, "format": manifest.get("format"), "checksum": checksum}
 
 
 async def _read_message(reader: asyncio.StreamReader) -> Any:

@@ -11,6 +11,7 @@ GET    /{step}/{tool}/{name}/result        the output in a safe format (json|csv
 GET    /{step}/{tool}/{name}/files         files the step wrote
 GET    /{step}/{tool}/{name}/files/{file}  download one
 GET    /{step}/{tool}/{name}/logs          captured stdout/stderr of the latest run
+GET    /{step}/{tool}/{name}/runs          the step's run records, newest first (skip, limit)
 
 Step types whose content is `Content.IMAGE` (LO's explore/{tool}) answer the PNG plot of
 their output at GET /{name} (as LO did) and at GET /{name}/image; their [metadata, ...runs]
@@ -360,8 +361,23 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+def error_response_doc(what: str) -> dict[str, Any]:
+    """The OpenAPI description of an error answer (an `ErrorBody`), by reference: given as
+    `model=ErrorBody`, FastAPI would build a pydantic TypeAdapter per route and status code,
+    which took most of the server's start (~2 ms each, ~2,000 of them). `error_schemas`
+    puts the referenced schemas into the document."""
+    ref = {"$ref": "#/components/schemas/ErrorBody"}
+    return {"description": what, "content": {"application/json": {"schema": ref}}}
+
+
+def error_schemas() -> dict[str, Any]:
+    """`ErrorBody` and the schemas it references, as OpenAPI components."""
+    schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"ErrorBody": schema, **schema.pop("$defs", {})}
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": what}
+    code: error_response_doc(what)
     for code, what in {
         400: "malformed JSON",
         401: "missing or invalid token (when LO_API_TOKENS is set)",
@@ -378,10 +394,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 #: Routes that read tables (core/tables.py: bounded in concurrency and time).
 SCAN_ERRORS: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": ErrorBody,
-        "description": "scan_timeout: reading the table took longer than LO_SCAN_TIMEOUT",
-    }
+    503: error_response_doc("scan_timeout: reading the table took longer than LO_SCAN_TIMEOUT")
 }
 
 
@@ -627,6 +640,19 @@ def step_router(step_type: StepType) -> APIRouter:
         await steps.get(step_type, name)
         path = steps.volume.log_path(name)
         return await asyncio.to_thread(_read_log, path, offset, limit)
+
+    @router.get(
+        "/{name}/runs",
+        summary=f"The run records of a {kind} step, newest first",
+        operation_id=f"runs_{step_type.step}_{step_type.tool}",
+    )
+    async def runs(
+        name: StepName, steps: Steps, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
+    ) -> dict[str, Any]:
+        """One record per run that ended: status, exception, parameters, start, end,
+        duration, what it printed (its tail) and the output it committed (`artifact`: run
+        id, format, checksum), for every step type (a table step's GET pages rows instead)."""
+        return {"result": await steps.runs(step_type, name, skip, limit)}
 
     return router
 

@@ -124,6 +124,11 @@ class StepService:
     async def list_steps(self, step_type: StepType, skip: int, limit: int) -> list[Doc]:
         return await self.store.find(types=[step_type.type], skip=skip, limit=limit)
 
+    async def runs(self, step_type: StepType, name: str, skip: int, limit: int) -> list[Doc]:
+        """The run records of step `name` (of `step_type`), newest first."""
+        await self.get(step_type, name)
+        return await self.store.runs(name, skip=skip, limit=limit)
+
     async def content(
         self, step_type: StepType, doc: Doc, skip: int, limit: int, query: dict[str, Any]
     ) -> str:
@@ -155,16 +160,25 @@ class StepService:
 
     # -- creating and re-running ------------------------------------------------------------
     async def _check_parents(self, step_type: StepType, params: Mapping[str, Any]) -> list[Doc]:
-        names = [params[f] for f in step_type.parent_fields if params.get(f)]
-        # `description` is free text: "$5 budget" is not a reference.
-        names += references.referenced_names(
-            {k: v for k, v in params.items() if k != "description"}
-        )
+        # Where each input is named: a parent field (inputDatasetName, parentName, ...) or a
+        # $reference in a parameter. `description` is free text: "$5 budget" is no reference.
+        fields: dict[str, str] = {}
+        for field in step_type.parent_fields:
+            if params.get(field):
+                fields.setdefault(params[field], field)
+        names = [
+            *fields,
+            *references.referenced_names({k: v for k, v in params.items() if k != "description"}),
+        ]
         parents: list[Doc] = []
         for name in dict.fromkeys(names):
             parent = await self.store.get(name)
             if parent is None:
-                raise Invalid(f"there is no step named {name!r} to use as input", {"name": name})
+                where = f"{fields[name]}: " if name in fields else ""
+                raise Invalid(
+                    f"{where}there is no step named {name!r} to use as input",
+                    {"name": name, **({"field": fields[name]} if name in fields else {})},
+                )
             if status_of(parent) in (Status.FAILED, Status.CANCELLED):
                 raise Invalid(
                     f"input step {name!r} is {parent['status']}: re-run it (PATCH) or choose "

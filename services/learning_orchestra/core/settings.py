@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_PATH = "/api/learningOrchestra/v1"
@@ -15,7 +16,7 @@ BASE_PATH = "/api/learningOrchestra/v1"
 class Settings(BaseSettings):
     """Every knob of a service. Each field is read from `LO_<FIELD>` (upper case)."""
 
-    model_config = SettingsConfigDict(env_prefix="LO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LO_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path("./data"), description="artifact volume and embedded store")
     store_url: str | None = Field(
@@ -23,7 +24,20 @@ class Settings(BaseSettings):
     )
     job_timeout: float = Field(3600.0, gt=0, description="wall-clock seconds a job may run")
     job_memory_mb: int = Field(4096, gt=0, description="resident memory a job may use")
-    concurrency: int = Field(2, ge=1, description="jobs a service runs at once")
+    job_cpu_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="CPU seconds a job's sandboxed code may use, all its threads together; "
+        "default LO_JOB_TIMEOUT times the cores (training is multi-threaded)",
+    )
+    max_jobs: int = Field(
+        default_factory=lambda: max(2, os.cpu_count() or 2),
+        ge=1,
+        validation_alias=AliasChoices("max_jobs", "LO_MAX_JOBS", "LO_CONCURRENCY"),
+        description="jobs the server runs at once, every step type together (default: the "
+        "cores, at least 2); a step waiting for a slot stays pending. LO_CONCURRENCY, its "
+        "former name, is read too",
+    )
     lease_seconds: float = Field(30.0, gt=0, description="how long a job lease lasts unrenewed")
     max_upload_mb: int = Field(2048, gt=0, description="largest dataset accepted")
     max_log_mb: int = Field(
@@ -78,6 +92,11 @@ class Settings(BaseSettings):
     allowed_url_hosts: str = Field(
         "", description="comma-separated host or host:port that dataset URLs may reach anyway"
     )
+
+    def cpu_seconds(self) -> int:
+        """The CPU-time limit of a job's sandboxed code (LO_JOB_CPU_SECONDS)."""
+        seconds = self.job_cpu_seconds or self.job_timeout * (os.cpu_count() or 1)
+        return max(1, round(seconds))
 
     @property
     def resolved_store_url(self) -> str:

@@ -45,6 +45,7 @@ import stat
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,8 +61,13 @@ from ..core.settings import Settings
 from . import landlock, namespaces, seccomp
 from .protocol import (
     ACCEPTED,
+    ADAPTER_METADATA,
     CONFIG,
     EXITED,
+    MAX_ADAPTER_METADATA,
+    MAX_PROGRESS,
+    PROGRESS,
+    PROGRESS_ENV,
     READY,
     REPORT,
     REQUEST,
@@ -190,6 +196,8 @@ class Report:
     kind: str
     format: str
     details: dict[str, Any] = field(default_factory=dict)
+    # What the toolkit adapter reported for the step's metadata (metrics, history, ...).
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def sandbox_user(name: str) -> SandboxUser | None:
@@ -360,9 +368,11 @@ class Sandbox:
     def environment(self) -> dict[str, str]:
         """The child's whole environment (nothing else of the server's is passed on)."""
         env = base_environment()
-        # Libraries' caches (matplotlib's font list, ...) go to TMPDIR, not into HOME, whose
-        # files are kept as the step's files.
-        env.update(HOME=str(self.work), TMPDIR=str(self.tmp), XDG_CACHE_HOME=str(self.tmp))
+        # Libraries' caches and settings (matplotlib's font list, keras.json) go to TMPDIR,
+        # not into HOME, whose files are kept as the step's files.
+        tmp = str(self.tmp)
+        env.update(HOME=str(self.work), TMPDIR=tmp, XDG_CACHE_HOME=tmp, KERAS_HOME=tmp)
+        env[PROGRESS_ENV] = str(self.out / PROGRESS)  # sandbox.child.progress appends there
         env.update(self.extra_env)
         return env
 
@@ -399,7 +409,7 @@ class Sandbox:
             "user": None if user is None else {"uid": user.uid, "gid": user.gid},
             "work": str(self.work),
             "parent": os.getpid(),
-            "cpu_seconds": max(1, round(self.ctx.settings.job_timeout)),
+            "cpu_seconds": self.ctx.settings.cpu_seconds(),
             "max_processes": MAX_PROCESSES if self.user is not None else None,
             "block_unix_sockets": plan.block_unix_sockets,
             "landlock": rules,
@@ -462,6 +472,7 @@ class Sandbox:
         _prctl(PR_SET_DUMPABLE, 0)
         sys.stdout.flush()
         sys.stderr.flush()
+        tail = ProgressTail(self.out / PROGRESS, self.ctx.progress)
         try:
             pooled = getattr(self.ctx.spec, "sandbox", None)
             code = None if pooled is None else self._run_pooled(pooled)
@@ -469,6 +480,7 @@ class Sandbox:
             if code is None:  # none lent, or it ended before taking the job: a fresh one
                 code = self._run_fresh()
         finally:
+            tail.stop()
             kill_descendants()
             if shm_before is not None:
                 _clean_shm(shm_before, self.user.uid if self.user else os.getuid())
@@ -549,15 +561,15 @@ class Sandbox:
         main = MAIN_FILE.get(fmt) if isinstance(fmt, str) else None
         if kind not in KINDS or main is None or not (self.out / RESPONSE / main).is_file():
             raise JobFailed("the sandboxed code left an invalid report: the step has no output")
-        return Report(str(kind), str(fmt), _details(report))
+        return Report(str(kind), str(fmt), _details(report), _adapter_metadata(report))
 
     def _death(self, code: int) -> str:
         if code < 0:
             number = -code
             if number == signal.SIGXCPU:
                 return (
-                    "timed out: the code used more than LO_JOB_TIMEOUT="
-                    f"{self.ctx.settings.job_timeout:g} seconds of CPU time"
+                    "timed out: the code used more than LO_JOB_CPU_SECONDS="
+                    f"{self.ctx.settings.cpu_seconds()} seconds of CPU time"
                 )
             name = signal.Signals(number).name if number in signal.valid_signals() else number
             hint = " (by the kernel's out-of-memory killer?)" if number == signal.SIGKILL else ""
@@ -599,6 +611,66 @@ def _details(report: dict[str, Any]) -> dict[str, Any]:
     if isinstance(shape, list) and len(shape) <= 32 and all(isinstance(n, int) for n in shape):
         details["shape"] = shape
     return details
+
+
+def _adapter_metadata(report: dict[str, Any]) -> dict[str, Any]:
+    """The toolkit adapter's metadata in the report: only the keys an adapter may report,
+    within MAX_ADAPTER_METADATA bytes of JSON (the child runs user code: the report is
+    checked, not trusted)."""
+    given = report.get("metadata")
+    if not isinstance(given, dict):
+        return {}
+    kept = {key: given[key] for key in ADAPTER_METADATA if key in given}
+    if len(json.dumps(kept, default=str)) > MAX_ADAPTER_METADATA:
+        log.warning("the step's reported metadata is over %d bytes: dropped", MAX_ADAPTER_METADATA)
+        return {}
+    return kept
+
+
+class ProgressTail:
+    """Forwards the latest progress event the child appended to `path` (one JSON object a
+    line, sandbox.child.progress) to `publish`, every 0.25 s, on a thread of the worker."""
+
+    INTERVAL = 0.25
+
+    def __init__(self, path: Path, publish: Any) -> None:
+        self.path = path
+        self.publish = publish
+        self.offset = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._follow, name="progress-tail", daemon=True)
+        self.thread.start()
+
+    def _follow(self) -> None:
+        while not self.stopping.wait(self.INTERVAL):
+            self._forward()
+        self._forward()  # what came last
+
+    def _forward(self) -> None:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read(1 << 20)
+        except OSError:  # not written yet
+            return
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return
+        self.offset += end + 1
+        for line in reversed(chunk[:end].splitlines()):  # the newest complete event
+            if len(line) > MAX_PROGRESS:
+                continue
+            try:
+                fields = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(fields, dict) and fields:
+                self.publish(**{str(k)[:100]: v for k, v in fields.items()})
+                return
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

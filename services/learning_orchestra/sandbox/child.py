@@ -29,6 +29,7 @@ import importlib
 import inspect
 import json
 import linecache
+import math
 import os
 import re
 import resource
@@ -47,6 +48,8 @@ from .protocol import (
     ACCEPTED,
     EXITED,
     FILENAME,
+    MAX_PROGRESS,
+    PROGRESS_ENV,
     READY,
     REPORT,
     RESPONSE,
@@ -158,10 +161,25 @@ def evaluate(expression: Expression) -> Any:
                 raise Failure(
                     f"#{source}: uses {module}, which is not installed on this server"
                 ) from None
+            for dotted in re.findall(rf"\b{name}((?:\.[A-Za-z_]\w*)+)", source):
+                _import_submodules(module, dotted)
     try:
         return eval(code, namespace)
     except Exception as exc:
         raise Failure(f"#{source}: {type(exc).__name__}: {exc}", _trace(exc, "#expr")) from None
+
+
+def _import_submodules(package: str, dotted: str) -> None:
+    """Import the submodules `dotted` names under `package` (`.linear_model` of
+    `sklearn.linear_model.LogisticRegression()`): scikit-learn, for one, does not import its
+    submodules, so the attribute would not exist. Stops at the first name that is not one."""
+    path = package
+    for part in dotted.lstrip(".").split("."):
+        path = f"{path}.{part}"
+        try:
+            importlib.import_module(path)
+        except Exception:  # not a submodule (a class, a function): eval reports real errors
+            return
 
 
 def load(staged: StagedOutput) -> Any:
@@ -313,17 +331,22 @@ def _checked_call(function: Any, arguments: dict[str, Any], field: str, what: st
                     "the positional arguments"
                 )
             positional = tuple(given)
+        accepted = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+        ]
+        listed = f"(its parameters: {', '.join(accepted) or 'none'})"
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        unknown = [] if takes_any else [n for n in arguments if n not in accepted]
+        if unknown:  # named first: a misspelt name also makes a required one look missing
+            close = difflib.get_close_matches(unknown[0], accepted, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise Failure(f"{field}: {what} has no parameter {unknown[0]!r}{hint} {listed}")
         try:
             signature.bind(*positional, **arguments)
         except TypeError as exc:
-            accepted = [
-                p.name
-                for p in signature.parameters.values()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY, p.VAR_POSITIONAL)
-            ]
-            raise Failure(
-                f"{field}: {exc} for {what} (its parameters: {', '.join(accepted) or 'none'})"
-            ) from None
+            raise Failure(f"{field}: {exc} for {what} {listed}") from None
     try:
         return function(*positional, **arguments)
     except Exception as exc:
@@ -331,27 +354,50 @@ def _checked_call(function: Any, arguments: dict[str, Any], field: str, what: st
         raise Failure(f"{what}: {name}: {exc}", _trace(exc, ""), name) from None
 
 
-def call(request: Call, parameters: dict[str, Any]) -> Any:
-    """`module_path.class_name(**classParameters).method(**methodParameters)`.
+def _class_of(request: Call) -> tuple[Any, str]:
+    """The object `request.class_name` of module `request.module_path` (a class, or a
+    submodule or other callable), and its qualified name for messages."""
+    where = str(request.module_path)
+    name = str(request.class_name)
+    module = _import(where)
+    owner = getattr(module, name, None)
+    if owner is None:
+        with contextlib.suppress(ImportError):
+            owner = importlib.import_module(f"{where}.{name}")
+    if owner is None:
+        owner = _attribute(module, name, "class", where)
+    return owner, f"{where}.{name}"
+
+
+def construct(request: Call, class_parameters: dict[str, Any]) -> Any:
+    """The "construct" shape: `module_path.class_name(**class_parameters)`."""
+    owner, qualified = _class_of(request)
+    if inspect.ismodule(owner) or not callable(owner):
+        raise Failure(f"class: {qualified} is a {type(owner).__name__}, not a class")
+    return _checked_call(owner, class_parameters, "classParameters", qualified)
+
+
+def invoke(target: Any, method: str, method_parameters: dict[str, Any], where: str) -> Any:
+    """`target.method(**method_parameters)`, naming the field at fault when it does not fit."""
+    bound = _attribute(target, method, "method", where)
+    if not callable(bound):
+        raise Failure(f"method: {where}.{method} is not callable")
+    return _checked_call(bound, method_parameters, "methodParameters", f"{where}.{method}")
+
+
+def construct_and_call(request: Call, parameters: dict[str, Any]) -> tuple[Any, Any]:
+    """The "construct+call" shape: `module_path.class_name(**classParameters)`, then its
+    `method(**methodParameters)`; (the object, the method's result).
 
     `class_name` may also name a submodule (`sklearn` + `model_selection`, for module
     functions such as `train_test_split`; classParameters must then be empty) or any other
     callable that builds the object. A class method or static method is called on the class
-    itself when classParameters is empty (e.g. `ConfusionMatrixDisplay.from_predictions`).
-    When the method returns None (`fit`, `adapt`), the object itself is the result."""
-    module = _import(request.module_path)
-    where = request.module_path
-    owner = getattr(module, request.class_name, None)
-    if owner is None:
-        with contextlib.suppress(ImportError):
-            owner = importlib.import_module(f"{where}.{request.class_name}")
-    if owner is None:
-        owner = _attribute(module, request.class_name, "class", where)
-    qualified = f"{where}.{request.class_name}"
+    itself when classParameters is empty (e.g. `ConfusionMatrixDisplay.from_predictions`)."""
+    owner, qualified = _class_of(request)
     class_parameters = parameters.get("classParameters") or {}
-    method_parameters = parameters.get("methodParameters") or {}
+    method = str(request.method)
     static = inspect.isclass(owner) and isinstance(
-        inspect.getattr_static(owner, request.method, None), classmethod | staticmethod
+        inspect.getattr_static(owner, method, None), classmethod | staticmethod
     )
     if inspect.ismodule(owner) or (static and not class_parameters):
         if class_parameters:
@@ -363,19 +409,44 @@ def call(request: Call, parameters: dict[str, Any]) -> Any:
         target = _checked_call(owner, class_parameters, "classParameters", qualified)
     else:
         raise Failure(f"class: {qualified} is a {type(owner).__name__}, not a class")
-    method = _attribute(target, request.method, "method", qualified)
-    if not callable(method):
-        raise Failure(f"method: {qualified}.{request.method} is not callable")
-    result = _checked_call(
-        method, method_parameters, "methodParameters", f"{qualified}.{request.method}"
-    )
-    return target if result is None else result
+    return target, invoke(target, method, parameters.get("methodParameters") or {}, qualified)
 
 
-def adapt(request: Call, result: Any, out: Path) -> Any:
-    """The result in its natural form per the toolkit's adapter, plotted if asked."""
+def call(request: Call, parameters: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
+    """Run the call in its shape; (the value to store, metadata for the step), as the
+    toolkit's adapter decides (`outcome`, `natural`), plotted when asked."""
     adapter = importlib.import_module(request.adapter)
-    value = adapter.natural(result)
+    if request.shape == "construct":
+        target, result = construct(request, parameters.get("classParameters") or {}), None
+    elif request.shape == "invoke":
+        target = parameters["target"]
+        method = str(request.method)
+        arguments = dict(parameters.get("methodParameters") or {})
+        extra = getattr(adapter, "extra_arguments", None)
+        if extra is not None:
+            arguments = extra(request.step, target, method, arguments)
+        result = invoke(target, method, arguments, type(target).__name__)
+    else:
+        target, result = construct_and_call(request, parameters)
+    outcome = getattr(adapter, "outcome", None)
+    try:
+        value, metadata = (
+            outcome(request.step, target, result)
+            if outcome is not None
+            else (target if result is None else result, {})
+        )
+    except Failure:
+        raise
+    except Exception as exc:
+        raise Failure(
+            f"the result ({type(result).__name__}) could not be kept: {type(exc).__name__}: {exc}",
+            _trace(exc, ""),
+        ) from None
+    return _plotted(request, adapter, adapter.natural(value), out), metadata
+
+
+def _plotted(request: Call, adapter: Any, value: Any, out: Path) -> Any:
+    """`value`, after the adapter drew it into out/`request.plot` when asked."""
     if request.plot:
         try:
             adapter.plot(value, out / Path(request.plot).name)
@@ -388,6 +459,21 @@ def adapt(request: Call, result: Any, out: Path) -> Any:
                 _trace(exc, ""),
             ) from None
     return value
+
+
+def progress(**fields: Any) -> None:
+    """Report progress (``epoch=3, epochs=10, loss=0.4``): the job's worker shows the
+    latest report as the step's `progress`. Fields must be JSON; a report over 4 KiB is
+    dropped. Read from the environment, not a global: the running child is `__main__`,
+    and code that imports this module gets a second copy of it."""
+    path = os.environ.get(PROGRESS_ENV)
+    finite = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()
+    }
+    line = json.dumps(finite, default=str)
+    if path and len(line) <= MAX_PROGRESS:
+        with open(path, "a") as handle:
+            handle.write(line + "\n")
 
 
 def describe(response: Any, kind: str, fmt: str) -> dict[str, Any]:
@@ -439,11 +525,12 @@ def main(argv: list[str], parent: int | None = None) -> int:
         with open(config["request"], "rb") as handle:
             request: Request = cloudpickle.load(handle)  # written by the worker: trusted
         parameters = resolve(request.parameters, {})
+        metadata: dict[str, Any] = {}
         if isinstance(request, Call):
-            response = adapt(request, call(request, parameters), out)
+            response, metadata = call(request, parameters, out)
         else:
             response = run(request, parameters)
-        report = {"ok": True, **save(response, out / RESPONSE)}
+        report = {"ok": True, **save(response, out / RESPONSE), "metadata": metadata}
     except Failure as failure:
         report = {
             "ok": False,

@@ -16,7 +16,16 @@ from typing import Any
 REQUEST = "request.pkl"
 CONFIG = "sandbox.json"
 REPORT = "report.json"
+PROGRESS = "progress.jsonl"  # progress events the child appends, which its worker tails
+# Where `child.progress` appends: out/PROGRESS of the run. Not an LO_ name: those are the
+# server's settings, none of which reaches the child.
+PROGRESS_ENV = "STEP_PROGRESS_FILE"
 RESPONSE = "response"
+#: The keys of a step's metadata a toolkit adapter may report (`outcome`): anything else the
+#: child reports is dropped (the child runs user code, so its report is not trusted).
+ADAPTER_METADATA = ("metrics", "history", "bestParams", "bestScore", "cvResults", "trials")
+MAX_ADAPTER_METADATA = 64 * 1024  # bytes of JSON
+MAX_PROGRESS = 4 * 1024  # bytes of one progress event
 FILENAME = "<function>"  # the name user code has in tracebacks
 #: What a pooled interpreter (sandbox/pool.py) writes on its control socket:
 READY = b"R"  # waiting for its job
@@ -52,18 +61,25 @@ class Request:
 
 @dataclass(frozen=True)
 class Call:
-    """A toolkit call instead of user source: `module_path.class_name(**classParameters)`,
-    then its `method(**methodParameters)`; the result is the response.
+    """A toolkit call instead of user source, in one of three shapes (toolkits/calls.py):
 
-    `parameters` holds `classParameters` and `methodParameters` (with markers as above).
-    `adapter` is the toolkit adapter's module (learning_orchestra.toolkits.*): the child
-    asks it for the result's natural form (`natural(value)`) and, when `plot` is set, to
-    render it as a PNG (`plot(value, path)`) into out/`plot`, when `plot` names a file (the
-    worker keeps it with `Sandbox.collect(keep=[plot])`)."""
+    - ``"construct"``: `module_path.class_name(**classParameters)`; the object is the result;
+    - ``"invoke"``: `method(**methodParameters)` on ``parameters["target"]`` (a parent
+      step's stored object, staged like any reference);
+    - ``"construct+call"``: construct, then call `method` on the object.
 
-    module_path: str
-    class_name: str
-    method: str
+    `parameters` holds the groups the shape uses (with markers as above). `step` is the
+    step kind (``"model"``, ``"train"``, ...). `adapter` is the toolkit adapter's module
+    (learning_orchestra.toolkits.*): the child asks it what to keep of the result and what
+    metadata to report (`outcome`), for the result's natural form (`natural`) and, when
+    `plot` names a file, to render it as a PNG into out/`plot` (the worker keeps it with
+    `Sandbox.collect(keep=[plot])`)."""
+
+    shape: str
+    step: str
+    module_path: str | None
+    class_name: str | None
+    method: str | None
     parameters: dict[str, Any]
     adapter: str
     plot: str | None = None

@@ -4,12 +4,15 @@ A toolkit module (`toolkits/scikitlearn.py`, ...) declares a `TOOLKIT` (the pack
 `modulePath` may name, the distributions whose versions are recorded as `libraries`, the
 environment its sandboxed child needs) and two functions its sandboxed child calls on a
 result: `natural(value)` (the value in its natural, storable form) and `plot(value, path)`
-(a PNG of it). Declaring a `TOOLKIT` imports nothing heavy: the API process reads it.
-`toolkits/calls.py` turns a toolkit into the transform/explore step types.
+(a PNG of it). An adapter that stores its toolkit's objects its own way (Keras models as
+`.keras`) declares those formats on its `TOOLKIT` (`formats`) and the codecs themselves as its
+module's `CODECS` (core/formats.py). Declaring a `TOOLKIT` imports nothing heavy: the API
+process reads it. `toolkits/calls.py` turns a toolkit into its step types.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +33,11 @@ class Toolkit:
     # Imported by the family's pre-started sandbox interpreters (sandbox/pool.py) before
     # they get a job, besides the base modules: the toolkit itself, e.g. ("sklearn",).
     preimport: tuple[str, ...] = ()
+    # The formats the adapter's codecs store outputs in, each with its main file (what a
+    # folder in that format must hold): {"keras": "model.keras"}. The codecs are the
+    # adapter module's `CODECS` (core/formats.py), imported only by a job that saves a value
+    # of this toolkit or loads one of these formats.
+    formats: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def family(self) -> SandboxFamily:
@@ -49,10 +57,20 @@ class Toolkit:
         return versions
 
 
+#: Every toolkit module of this package: `toolkits/{tool}.py` declares its `TOOLKIT`.
+TOOLKITS = ("scikitlearn", "tensorflow")
+
+
 def toolkit(tool: str) -> Toolkit:
     """The adapter declared for `tool` ("scikitlearn", "tensorflow")."""
     declared: Toolkit = importlib.import_module(f"{__name__}.{tool}").TOOLKIT
     return declared
 
 
-__all__ = ["Toolkit", "toolkit"]
+@functools.cache
+def declared_toolkits() -> tuple[Toolkit, ...]:
+    """The declarations of every toolkit (`TOOLKITS`), read without importing any toolkit."""
+    return tuple(toolkit(tool) for tool in TOOLKITS)
+
+
+__all__ = ["TOOLKITS", "Toolkit", "declared_toolkits", "toolkit"]

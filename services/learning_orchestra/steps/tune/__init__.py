@@ -1,0 +1,56 @@
+"""tune service: `tune/{scikitlearn,tensorflow}` — a hyper-parameter search on a stored model.
+
+- `tune/scikitlearn` — `parentName` is a model step holding a search estimator
+  (`sklearn.model_selection.GridSearchCV` or `RandomizedSearchCV`, whose `estimator` is an
+  `#sklearn...()` expression or a `$model` reference) and `method` is `fit`, in a sandboxed
+  process (toolkits/calls.py, shape "invoke"). What is kept is the search's
+  `best_estimator_`, with `bestParams`, `bestScore` and the best-ranked `cvResults` in the
+  step's metadata (toolkits/scikitlearn.py `outcome`).
+- `tune/tensorflow` — for now the same method call on a stored Keras model (the adapter
+  keeps what train keeps); the parameter-list search (`searchSpace`, `objective`) is not
+  built yet (docs/api.md, "Implementation status").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...toolkits.calls import method_step_type
+
+STEP_TYPES = [
+    method_step_type(
+        "tune",
+        "scikitlearn",
+        example={
+            "name": "titanic_lr_tuned",
+            "modelName": "titanic_search",
+            "parentName": "titanic_search",
+            "method": "fit",
+            "methodParameters": {"X": "$titanic_xy.X", "y": "$titanic_xy.y"},
+        },
+    ),
+    method_step_type(
+        "tune",
+        "tensorflow",
+        example={
+            "name": "mnist_tuned",
+            "modelName": "mnist_net",
+            "parentName": "mnist_compiled",
+            "method": "fit",
+            "methodParameters": {
+                "x": "$mnist.x",
+                "y": "$mnist.y",
+                "epochs": 3,
+                "validation_split": 0.2,
+            },
+        },
+    ),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from ...core.api import lazy_app
+
+        return lazy_app("tune")
+    raise AttributeError(name)
