@@ -25,14 +25,16 @@ python_311() {
 # Create .venv if missing and install the project with the given extras, and the client
 # (./client, its own distribution), pinned by constraints.txt. Skipped when nothing changed
 # since the last install.
+# The stamp is "<extras> <hash of the dependency files>"; an install that has every extra
+# asked for (./run.sh test's are a superset of ./run.sh local's) is kept.
 ensure_venv() {
-    local extras=$1 stamp
-    stamp="$extras $(cat pyproject.toml client/pyproject.toml constraints.txt |
-        sha256sum | cut -c1-16)"
+    local extras=$1 hash installed
+    hash=$(cat pyproject.toml client/pyproject.toml constraints.txt | sha256sum | cut -c1-16)
     if [ ! -x "$VENV/bin/python" ]; then
         "$(python_311)" -m venv "$VENV"
     fi
-    if [ "$(cat "$VENV/.lo-installed" 2>/dev/null)" != "$stamp" ]; then
+    installed=$(cat "$VENV/.lo-installed" 2>/dev/null || true)
+    if ! has_extras "$installed" "$extras" "$hash"; then
         if [ -e "$VENV/.lo-installed" ]; then
             echo "updating .venv: the dependencies or extras changed since the last install" \
                 "(now: ${extras:-core})..." >&2
@@ -45,8 +47,21 @@ ensure_venv() {
         # ./client (alone, pip would take PyPI's package of that name: the original LO's).
         "$VENV/bin/python" -m pip install --quiet -c constraints.txt \
             -e ./client -e ".${extras:+[$extras]}"
-        echo "$stamp" >"$VENV/.lo-installed"
+        echo "$extras $hash" >"$VENV/.lo-installed"
     fi
+}
+
+# Whether the stamp `$1` is for the dependency files of hash `$3` and has every extra of
+# the comma-separated `$2`.
+has_extras() {
+    local stamp=$1 wanted=$2 hash=$3 extra
+    [ "${stamp##* }" = "$hash" ] || return 1
+    for extra in ${wanted//,/ }; do
+        case ",${stamp% *}," in
+        *",$extra,"*) ;;
+        *) return 1 ;;
+        esac
+    done
 }
 
 # `test` runs phases; each prints its duration, and the first that fails ends the script

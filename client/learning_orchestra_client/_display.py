@@ -45,7 +45,7 @@ class ProgressBar:
         total = None if len(names) == 1 else len(names)
         # A step that counts nothing (yet) shows its status and the time; a count (rows,
         # epochs, trials) switches to tqdm's usual meter.
-        status_only = "{desc}: {postfix} [{elapsed}]" if total is None else None
+        status_only = "{desc} [{elapsed}]" if total is None else None
         self.bar = tqdm(
             desc=label,
             total=total,
@@ -62,14 +62,18 @@ class ProgressBar:
         status = str(metadata.get("status", ""))
         if len(self.names) == 1:
             counted = counter_of(metadata.get("progress"))
-            if counted is not None:
-                unit, count, total = counted
-                self.bar.bar_format = None
-                self.bar.unit = f" {unit}"
-                if total is not None:
-                    self.bar.total = total
-                self.bar.n = count
-            self.bar.set_postfix_str(status, refresh=False)
+            if counted is None and self.bar.bar_format is not None:  # still status-only
+                self.bar.set_description_str(f"{self.names[0]}: {status}", refresh=False)
+            else:
+                if counted is not None:
+                    unit, count, total = counted
+                    self.bar.bar_format = None
+                    self.bar.unit = f" {unit}"
+                    if total is not None:
+                        self.bar.total = total
+                    self.bar.n = count
+                self.bar.set_description_str(self.names[0], refresh=False)
+                self.bar.set_postfix_str(status, refresh=False)
         else:
             if status in ("finished", "failed", "cancelled"):
                 self.finished.add(str(metadata.get("name")))

@@ -200,8 +200,9 @@ class MethodStepPlans(StepPlans):
 
         What is kept is the toolkit's decision: a training keeps the fitted model (a new
         object: the parent's is never changed; a Keras ``History`` lands in the metadata
-        as ``history``, each epoch as progress); a scikit-learn tune of a search estimator
-        keeps its best estimator (``bestParams``, ``bestScore``, ``cvResults``); an
+        as ``history``, each epoch as progress); a tune keeps the best model of its search
+        (``bestParams``, ``bestScore``; scikit-learn: a search estimator's ``cvResults``;
+        TensorFlow: ``searchSpace``/``objective`` in `parameters`, the ``trials``); an
         evaluation keeps its metrics, readable as ``wait(name)["metrics"]``; a prediction
         keeps the predictions (an array or a table).
 

@@ -19,6 +19,7 @@ and its body as docs/api.md lists it, `step(name)` finds a step of any type.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import os
@@ -31,7 +32,15 @@ import httpx
 
 from ._display import ProgressBar, lineage_html, status_html, step_html
 from ._service import AsyncDriver, AsyncService, SyncDriver, SyncService, operation
-from ._transport import BASE_PATH, Plan, Request, answer_of, quote_name, raise_for_answer
+from ._transport import (
+    BASE_PATH,
+    Plan,
+    Request,
+    answer_of,
+    decode_body,
+    quote_name,
+    raise_for_answer,
+)
 from .dataset._dataset import FileSource, insert_plan
 from .exceptions import LearningOrchestraError, NotFound, StepFailed
 from .observe._plans import follow_plan, status_of
@@ -434,12 +443,28 @@ class _Orchestration:
         step_type = step_type.strip("/")
         method = CREATE_METHODS.get(step_type, "POST")
         response = yield Request(method, f"/{step_type}", json=_body(body, fields))
+        if response.status_code == 404:  # most likely a misspelt type: say which exist
+            yield from self._known_type(step_type)
         created = answer_of(response)["result"]
         steps = [
             self._step(self._pending(path))
             for path in (created if isinstance(created, list) else [created])
         ]
         return steps if isinstance(created, list) else steps[0]
+
+    def _known_type(self, step_type: str) -> Plan[None]:
+        """Raise NotFound naming the types the server serves, unless it serves `step_type`
+        (GET /steps refuses an unknown `type` with the list of the allowed ones)."""
+        response = yield Request("GET", "/steps", params={"type": step_type, "limit": 1})
+        allowed = (decode_body(response) or {}).get("error", {}).get("detail", {}).get("allowed")
+        if response.status_code == 422 and isinstance(allowed, list):
+            close = difflib.get_close_matches(step_type, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise NotFound(
+                f"this server has no step type {step_type!r}: {hint}It serves "
+                + ", ".join(allowed),
+                status_code=404,
+            )
 
     @staticmethod
     def _pending(path: str) -> dict[str, Any]:

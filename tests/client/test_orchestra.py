@@ -198,6 +198,15 @@ def test_submit_takes_class_and_a_dict_body(orc: Orchestra) -> None:
     np.testing.assert_allclose(scaled.result(), [[-1.0, -1.0], [1.0, 1.0]])
 
 
+def test_submit_to_a_misspelt_type_names_the_types_served(orc: Orchestra) -> None:
+    with pytest.raises(NotFound) as caught:
+        orc.submit("transform/projecton", inputDatasetName="x", outputDatasetName="y", names=[])
+    message = str(caught.value)
+    assert "no step type 'transform/projecton'" in message
+    assert "did you mean 'transform/projection'?" in message
+    assert "model/scikitlearn" in message  # the whole list
+
+
 def test_submit_data_type_returns_the_cast_datasets_step(orc: Orchestra) -> None:
     table = orc.upload(unique("cast"), pd.DataFrame({"n": [1, 2], "s": ["3", "x"]})).wait()
     cast = orc.submit("transform/dataType", inputDatasetName=table.name, types={"n": "string"})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +27,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import BASE, data_file
+from tests.steps.rest import OBSERVE, TIMEOUT, finished, post, unique
 
 GENERIC = f"{BASE}/dataset/generic"
 FUNCTION = f"{BASE}/function/python"
@@ -35,9 +35,7 @@ MODEL = f"{BASE}/model/tensorflow"
 TRAIN = f"{BASE}/train/tensorflow"
 PREDICT = f"{BASE}/predict/tensorflow"
 EVALUATE = f"{BASE}/evaluate/tensorflow"
-OBSERVE = f"{BASE}/observe"
 MNIST = "mnist/mnist_5k.npz"
-TIMEOUT = 240  # seconds a step may take: the first TensorFlow job may wait for its import
 TERMINAL = ("finished", "failed", "cancelled")
 
 NORMALISE = """
@@ -59,34 +57,6 @@ LAYERS = [
     "#tensorflow.keras.layers.Dense(128, activation='relu')",
     "#tensorflow.keras.layers.Dense(10, activation='softmax')",
 ]
-
-
-def unique(prefix: str) -> str:
-    """A step name no other test of the session's server uses."""
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
-
-
-def post(client: httpx.Client, route: str, body: dict[str, Any], name: str) -> None:
-    response = client.post(route, json=body)
-    assert response.status_code == 201, response.text
-    assert response.json() == {"result": f"{route}/{name}"}
-
-
-def wait(client: httpx.Client, name: str) -> dict[str, Any]:
-    """Long-poll observe until `name` ends; its metadata."""
-    response = client.get(f"{OBSERVE}/{name}", params={"timeout": TIMEOUT})
-    assert response.status_code == 200, response.text
-    meta: dict[str, Any] = response.json()["result"]
-    return meta
-
-
-def finished(client: httpx.Client, route: str, name: str) -> dict[str, Any]:
-    """`name`'s metadata once it ended, which must be a success (else its error and log)."""
-    meta = wait(client, name)
-    if meta["status"] != "finished":
-        log = client.get(f"{route}/{name}/logs").json()["result"]
-        pytest.fail(f"{name}: {meta['status']}: {meta['exception']}\n{meta['traceback']}\n{log}")
-    return meta
 
 
 def metadata(client: httpx.Client, route: str, name: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ code reports reach observers live, every run is recorded with the output it comm
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import BASE, ServerProcess
+from tests.steps.rest import unique
 
 REPORTS = """
 from learning_orchestra.sandbox.child import progress
@@ -22,10 +22,6 @@ for i in range(4):
     time.sleep(0.35)
 response = steps
 """
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture

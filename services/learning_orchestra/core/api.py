@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import importlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
@@ -25,7 +26,8 @@ from .docs import install_docs
 from .edge import EdgeGuard
 from .errors import LOError, StoreUnavailable, Unauthorized
 from .jobs import Supervisor
-from .routes import error_schemas, step_router
+from .model import metadata_schemas
+from .routes import ANSWERS, error_schemas, step_router
 from .service import StepService
 from .settings import BASE_PATH, Settings, get_settings
 from .steptype import StepType
@@ -110,16 +112,40 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, f"internal error: {type(exc).__name__}", "internal")
 
 
-def _document_errors(app: FastAPI) -> None:
-    """Add the error answers' schemas (routes refer to them: core/routes.py, ERRORS) to the
-    app's OpenAPI document, when it is generated."""
+_REF = "#/components/schemas/"
+
+
+def _references(node: Any) -> Iterator[str]:
+    """The component schemas `node` refers to (`$ref`s), wherever they are in it."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_REF):
+                yield ref.removeprefix(_REF)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
+    """Add the schemas the routes refer to by name (core/routes.py, `answer_doc`: the error
+    envelope, StepMetadata, RunRecord and the answers around them, `models`) to the app's
+    OpenAPI document when it is generated: those its paths refer to, and theirs in turn."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schemas = generate().setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in error_schemas().items():
-                schemas.setdefault(name, schema)
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            known = {**error_schemas(), **metadata_schemas(*models)}
+            wanted = list(_references(document["paths"]))
+            while wanted:
+                name = wanted.pop()
+                if name not in schemas and name in known:
+                    schemas[name] = known[name]
+                    wanted.extend(_references(known[name]))
         return app.openapi_schema or {}
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -162,7 +188,7 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
     )
     _install_error_handlers(app)
     install_docs(app)
-    _document_errors(app)
+    _document_schemas(app, [*ANSWERS, *(m for mod in modules for m in getattr(mod, "SCHEMAS", ()))])
     # Added last = runs first: the edge guard refuses cross-site requests, body types a route
     # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
     edge_settings = settings or get_settings()

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from .errors import Invalid, NotFound
 from .lineage import lineage_graph
 from .model import Status, public
-from .routes import DEFAULT_LIMIT, ERRORS, MAX_SKIP, Limit, StepName, store_of
+from .routes import DEFAULT_LIMIT, ERRORS, MAX_SKIP, Limit, StepName, answer_doc, store_of
 
 router = APIRouter(prefix="/steps", tags=["steps"], responses=ERRORS)
 
@@ -52,7 +52,13 @@ def _choices(text: str | None, field: str, allowed: tuple[str, ...]) -> list[str
     return values or None
 
 
-@router.get("", summary="Every step, whatever its type", operation_id="list_all_steps")
+@router.get(
+    "",
+    summary="Every step, whatever its type",
+    operation_id="list_all_steps",
+    response_model=None,
+    responses={200: answer_doc("their metadata, oldest first", "StepList")},
+)
 async def list_all_steps(
     request: Request,
     status: Annotated[
@@ -76,6 +82,8 @@ async def list_all_steps(
     "/{name}",
     summary="A step's metadata (its type included), or its upstream graph (lineage=1)",
     operation_id="read_any_step",
+    response_model=None,
+    responses={200: answer_doc("its metadata, or its upstream graph", "StepOrLineage")},
 )
 async def read_any_step(
     request: Request, name: StepName, lineage: Lineage = False

@@ -165,7 +165,8 @@ def _adapter(module: str) -> tuple[Codec, ...]:
 def saving_codecs() -> list[Codec]:
     """The codecs `save_output` tries, in order: the registered ones, those of every adapter
     whose toolkit's packages this process has imported (a value of a toolkit never imported
-    cannot exist: no adapter is imported for nothing), then the built-in ones."""
+    cannot exist, so no toolkit library is imported for nothing; the adapter modules
+    themselves are light), then the built-in ones."""
     from ..toolkits import declared_toolkits
 
     adapters = [

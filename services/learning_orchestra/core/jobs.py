@@ -59,7 +59,8 @@ import psutil
 
 from . import worker
 from .artifacts import ArtifactVolume, trim_log
-from .model import Doc, Status, iso, now
+from .errors import NotFound
+from .model import Doc, Status, now, transition
 from .settings import Settings
 from .steptype import StepType
 from .store import Store
@@ -301,7 +302,7 @@ class Supervisor:
                 continue
             failed = await self.store.update(
                 doc["name"],
-                self._ended(doc, Status.FAILED, INTERRUPTED),
+                transition(doc, Status.FAILED, exception=INTERRUPTED),
                 expect={"status": Status.RUNNING, "_lease.expires": lease.get("expires")},
                 unset=["_lease", "_cancel", "_job"],
             )
@@ -370,7 +371,7 @@ class Supervisor:
                 if problem is not None:
                     failed = await self.store.update(
                         doc["name"],
-                        self._ended(doc, Status.FAILED, problem),
+                        transition(doc, Status.FAILED, exception=problem),
                         expect={"status": Status.PENDING, "version": doc["version"]},
                     )
                     if failed is not None:
@@ -381,17 +382,8 @@ class Supervisor:
             claimed = await self.store.update(
                 doc["name"],
                 {
-                    "status": Status.RUNNING,
-                    "finished": False,
-                    "startedAt": iso(started),
-                    "finishedAt": None,
-                    "durationSeconds": None,
-                    "exception": None,
-                    "traceback": None,
-                    "waitingFor": [],
-                    "progress": None,
+                    **transition(doc, Status.RUNNING, at=started),
                     "runs": doc.get("runs", 0) + 1,
-                    "_started": started,
                     "_lease": self._lease(run),
                 },
                 expect={"status": doc["status"], "version": doc["version"]},
@@ -457,7 +449,9 @@ class Supervisor:
             log.exception("supervising %s failed", name)
             failed = await self.store.update(
                 name,
-                self._ended(doc, Status.FAILED, f"internal error while running the step: {exc}"),
+                transition(
+                    doc, Status.FAILED, exception=f"internal error while running the step: {exc}"
+                ),
                 expect={"_lease.run": run},
                 unset=["_lease", "_cancel", "_job"],
             )
@@ -663,7 +657,7 @@ class Supervisor:
         await asyncio.to_thread(self._trim_log, name)  # what it printed last, within the limit
         unset = ["_lease", "_cancel", "_job"]
         if outcome[0] == "finished":
-            changes = self._ended(doc, Status.FINISHED, None)
+            changes = transition(doc, Status.FINISHED)
             changes.update(outcome[1])
             changes["_artifact"] = run
             job = doc.get("_job")
@@ -673,34 +667,24 @@ class Supervisor:
                 changes["stale"] = False
                 unset += [*doc.get("_jobKeys", []), "_jobKeys"]
         elif outcome[0] == "cancelled":
-            changes = self._ended(doc, Status.CANCELLED, f"cancelled: {outcome[1]}")
+            changes = transition(doc, Status.CANCELLED, exception=f"cancelled: {outcome[1]}")
         else:
-            changes = self._ended(doc, Status.FAILED, outcome[1], outcome[2])
+            changes = transition(doc, Status.FAILED, exception=outcome[1], traceback=outcome[2])
+        # Read before the step is seen finished, so its run record follows at once. (Missing
+        # only when the step was deleted meanwhile: the update below then finds no step.)
+        artifact = None
+        if outcome[0] == "finished":
+            with contextlib.suppress(NotFound):
+                artifact = await self._artifact_record(name, run)
         updated = await self.store.update(name, changes, expect={"_lease.run": run}, unset=unset)
         if updated is None:  # deleted meanwhile: drop what this run wrote, and only that
             self.volume.discard_run(name, run)  # (a step of the same name may run already)
             return
+        await self._record_run(updated, doc.get("_job"), artifact)
         if outcome[0] == "finished":
             self.volume.prune(name, keep=run)
         else:
             self.volume.prune(name, keep=updated.get("_artifact"))
-        artifact = run if outcome[0] == "finished" else None
-        await self._record_run(updated, doc.get("_job"), artifact)
-
-    def _ended(
-        self, doc: Doc, status: Status, exception: str | None, traceback: str | None = None
-    ) -> dict[str, Any]:
-        ended = now()
-        started = doc.get("_started")
-        return {
-            "status": status,
-            "finished": status == Status.FINISHED,
-            "exception": exception,
-            "traceback": traceback,
-            "finishedAt": iso(ended),
-            "durationSeconds": None if started is None else round(ended - started, 3),
-            "waitingFor": [],
-        }
 
     def _check_job(self, job: Job) -> float:
         """The job's memory in MB; its log kept within LO_MAX_LOG_MB meanwhile."""
@@ -713,11 +697,11 @@ class Supervisor:
         trim_log(self.volume.log_path(name), self.settings.max_log_mb * 1024 * 1024)
 
     async def _record_run(
-        self, doc: Doc, job: dict[str, Any] | None = None, artifact: str | None = None
+        self, doc: Doc, job: dict[str, Any] | None = None, artifact: dict[str, Any] | None = None
     ) -> None:
         """Append the run record of `doc`'s run that just ended; a `_job` run records the
         job's type and parameters, not the step's. `artifact`: the output the run committed
-        (its run id), recorded with the checksum of its signed manifest's files."""
+        (`_artifact_record`), None when it committed none."""
         log_text = None
         path = self.volume.log_path(doc["name"])
         if path.exists():
@@ -738,16 +722,14 @@ class Supervisor:
                 "startedAt": doc.get("startedAt"),
                 "finishedAt": doc.get("finishedAt"),
                 "durationSeconds": doc.get("durationSeconds"),
-                "artifact": None
-                if artifact is None
-                else await self._artifact_record(doc, artifact),
+                "artifact": artifact,
             },
         )
 
-    async def _artifact_record(self, doc: Doc, run: str) -> dict[str, Any]:
+    async def _artifact_record(self, name: str, run: str) -> dict[str, Any]:
         """``{"run", "format", "checksum"}`` of a committed output: the SHA-256 of its files'
         names and SHA-256s, so two runs that stored the same bytes have the same checksum."""
-        manifest = await asyncio.to_thread(self.volume.manifest, doc["name"], run)
+        manifest = await asyncio.to_thread(self.volume.manifest, name, run)
         listing = "".join(
             f"{name}\t{digest}\n" for name, digest in sorted(manifest["files"].items())
         )

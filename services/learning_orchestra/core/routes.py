@@ -28,12 +28,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from .artifacts import ArtifactVolume
 from .errors import BadRequest, Invalid, LOError, NotFound, TooLarge
 from .lineage import lineage_graph
-from .model import NAME_PATTERN, Doc, check_name, public
+from .model import NAME_PATTERN, Doc, RunRecord, Status, StepMetadata, check_name, public
 from .service import MAX_DESCRIPTION_BYTES, StepService, check_sizes, parse_body
 from .settings import BASE_PATH, Settings
 from .steptype import IMAGE_FILE, Content, StepType
@@ -361,13 +361,166 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+# -- answers, as the OpenAPI document describes them ----------------------------------------
+# Documentation only (defer_build: never built into validators): the routes answer the JSON
+# they have, and these are referenced from the routes' `responses` by name (`answer_doc`).
+_DOCUMENTED = ConfigDict(defer_build=True)
+
+
+class StepAnswer(BaseModel):
+    """One step's metadata."""
+
+    model_config = _DOCUMENTED
+    result: StepMetadata
+
+
+class StepList(BaseModel):
+    """Steps' metadata, in creation order (oldest first)."""
+
+    model_config = _DOCUMENTED
+    result: list[StepMetadata]
+
+
+class RunList(BaseModel):
+    """A step's run records, newest first."""
+
+    model_config = _DOCUMENTED
+    result: list[RunRecord]
+
+
+class TablePage(BaseModel):
+    """`[metadata, ...rows]`, paged together by `skip`/`limit`: the metadata document first
+    (when `skip` is 0), then the table's rows, each an object of column → value."""
+
+    model_config = _DOCUMENTED
+    result: list[StepMetadata | dict[str, Any]]
+
+
+class RunPage(BaseModel):
+    """`[metadata, ...run records]`, paged together by `skip`/`limit`: the metadata document
+    first (when `skip` is 0), then the step's run records, newest first."""
+
+    model_config = _DOCUMENTED
+    result: list[StepMetadata | RunRecord]
+
+
+class LineageNode(BaseModel):
+    """A step of the graph; a parent deleted since is `missing`, with null type and status."""
+
+    model_config = _DOCUMENTED
+    name: str
+    type: str | None
+    status: Status | None
+    stale: bool | None
+    missing: bool
+
+
+class LineageEdge(BaseModel):
+    """From a parent to the step computed from it."""
+
+    model_config = ConfigDict(defer_build=True, populate_by_name=True)
+    parent: str = Field(alias="from")
+    child: str = Field(alias="to")
+
+
+class LineageGraph(BaseModel):
+    """A step's upstream graph (`lineage=1`): nodes breadth-first from the step, itself first."""
+
+    model_config = _DOCUMENTED
+    name: str
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    truncated: bool = Field(description="whether nodes were left out (more than 1000)")
+
+
+class LineageAnswer(BaseModel):
+    """A step's upstream graph."""
+
+    model_config = _DOCUMENTED
+    result: LineageGraph
+
+
+class StepOrLineage(BaseModel):
+    """A step's metadata, or its upstream graph (`lineage=1`)."""
+
+    model_config = _DOCUMENTED
+    result: StepMetadata | LineageGraph
+
+
+class UrlAnswer(BaseModel):
+    """Where the step is: `result` is its URL (also in the `Location` header)."""
+
+    model_config = _DOCUMENTED
+    result: str
+
+
+class MessageAnswer(BaseModel):
+    """What was done, in words."""
+
+    model_config = _DOCUMENTED
+    result: str
+
+
+class StepFile(BaseModel):
+    """A file of a step's current output."""
+
+    model_config = _DOCUMENTED
+    filename: str
+    size: int
+    sha256: str
+
+
+class FileList(BaseModel):
+    """The files of a step's current output."""
+
+    model_config = _DOCUMENTED
+    result: list[StepFile]
+
+
+class LogAnswer(BaseModel):
+    """A piece of a step's captured output."""
+
+    model_config = _DOCUMENTED
+    result: str = Field(description="the text (undecodable bytes replaced)")
+    offset: int = Field(description="where it starts in the log, in bytes")
+    size: int = Field(description="the whole log's size in bytes")
+    truncated: bool = Field(description="whether bytes of the log were left out")
+
+
+#: The answers the routes of this module (and the routes across step types) refer to.
+ANSWERS: tuple[type[BaseModel], ...] = (
+    StepAnswer,
+    StepList,
+    RunList,
+    TablePage,
+    RunPage,
+    LineageAnswer,
+    StepOrLineage,
+    UrlAnswer,
+    MessageAnswer,
+    FileList,
+    LogAnswer,
+)
+
+
+def schema_ref(name: str) -> dict[str, str]:
+    """A reference to component schema `name` (the app's document holds it: core/api.py)."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def answer_doc(what: str, schema: str | dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI description of a JSON answer whose schema is component `schema` (a name)
+    or the given schema, by reference: given as a route's `response_model` or as
+    `{"model": M}`, FastAPI would build a pydantic TypeAdapter per route and status code,
+    which took most of the server's start (~2 ms each, ~2,000 of them), and validate every
+    answer. The app's `openapi()` adds the referenced components (core/api.py)."""
+    body = schema_ref(schema) if isinstance(schema, str) else schema
+    return {"description": what, "content": {"application/json": {"schema": body}}}
+
+
 def error_response_doc(what: str) -> dict[str, Any]:
-    """The OpenAPI description of an error answer (an `ErrorBody`), by reference: given as
-    `model=ErrorBody`, FastAPI would build a pydantic TypeAdapter per route and status code,
-    which took most of the server's start (~2 ms each, ~2,000 of them). `error_schemas`
-    puts the referenced schemas into the document."""
-    ref = {"$ref": "#/components/schemas/ErrorBody"}
-    return {"description": what, "content": {"application/json": {"schema": ref}}}
+    """The OpenAPI description of an error answer (an `ErrorBody`), by reference."""
+    return answer_doc(what, "ErrorBody")
 
 
 def error_schemas() -> dict[str, Any]:
@@ -410,6 +563,7 @@ def step_router(step_type: StepType) -> APIRouter:
         description=step_type.summary,
         openapi_extra=_body_schema(step_type),
         operation_id=f"create_{step_type.step}_{step_type.tool}",
+        responses={201: answer_doc("created: it runs when its inputs are ready", "UrlAnswer")},
     )
     async def create(request: Request, steps: Steps) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -432,7 +586,11 @@ def step_router(step_type: StepType) -> APIRouter:
         return created(step_type, doc)
 
     @router.get(
-        "", summary=f"List {kind} steps", operation_id=f"list_{step_type.step}_{step_type.tool}"
+        "",
+        summary=f"List {kind} steps",
+        operation_id=f"list_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={200: answer_doc("their metadata, oldest first", "StepList")},
     )
     async def list_steps(
         steps: Steps, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT
@@ -440,13 +598,19 @@ def step_router(step_type: StepType) -> APIRouter:
         return {"result": [public(d) for d in await steps.list_steps(step_type, skip, limit)]}
 
     image = step_type.content is Content.IMAGE
+    table = step_type.content is Content.TABLE
+    page = answer_doc(
+        "[metadata, ...rows]" if table else "[metadata, ...run records]",
+        {"anyOf": [schema_ref("TablePage" if table else "RunPage"), schema_ref("LineageAnswer")]},
+    )
+    page["description"] += "; with lineage=1, the step's upstream graph"
 
     @router.get(
         "/{name}/metadata" if image else "/{name}",
         summary=f"Metadata and content of a {kind} step",
         operation_id=f"read_{step_type.step}_{step_type.tool}",
-        response_model=dict[str, Any],
-        responses=SCAN_ERRORS if step_type.content is Content.TABLE else None,
+        response_model=None,
+        responses={200: page, **(SCAN_ERRORS if table else {})},
     )
     async def read(
         name: StepName,
@@ -480,6 +644,9 @@ def step_router(step_type: StepType) -> APIRouter:
         summary=f"Re-run a {kind} step with changed parameters",
         openapi_extra=_patch_schema(step_type),
         operation_id=f"rerun_{step_type.step}_{step_type.tool}",
+        responses={
+            201: answer_doc("accepted: it runs again when its inputs are ready", "UrlAnswer")
+        },
     )
     async def rerun(name: StepName, request: Request, steps: Steps) -> Response:
         changes = await read_json(request)
@@ -512,6 +679,8 @@ def step_router(step_type: StepType) -> APIRouter:
         "/{name}",
         summary=f"Delete a {kind} step and its output",
         operation_id=f"delete_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={200: answer_doc("deleted", "MessageAnswer")},
     )
     async def delete(name: StepName, steps: Steps) -> dict[str, Any]:
         await steps.delete(step_type, name)
@@ -521,6 +690,10 @@ def step_router(step_type: StepType) -> APIRouter:
         "/{name}/cancel",
         summary=f"Cancel a pending or running {kind} step",
         operation_id=f"cancel_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={
+            200: answer_doc("its metadata once it is cancelled (or has ended)", "StepAnswer")
+        },
     )
     async def cancel(name: StepName, steps: Steps) -> dict[str, Any]:
         return {"result": public(await steps.cancel(step_type, name))}
@@ -588,6 +761,8 @@ def step_router(step_type: StepType) -> APIRouter:
         "/{name}/files",
         summary=f"Files a {kind} step wrote",
         operation_id=f"files_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={200: answer_doc("the files of its current output", "FileList")},
     )
     async def files(name: StepName, steps: Steps) -> dict[str, Any]:
         doc = await steps.get(step_type, name)
@@ -620,6 +795,8 @@ def step_router(step_type: StepType) -> APIRouter:
         "/{name}/logs",
         summary=f"Captured output of a {kind} step's latest run",
         operation_id=f"logs_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={200: answer_doc("a piece of the log", "LogAnswer")},
     )
     async def logs(
         name: StepName,
@@ -645,6 +822,8 @@ def step_router(step_type: StepType) -> APIRouter:
         "/{name}/runs",
         summary=f"The run records of a {kind} step, newest first",
         operation_id=f"runs_{step_type.step}_{step_type.tool}",
+        response_model=None,
+        responses={200: answer_doc("its run records, newest first", "RunList")},
     )
     async def runs(
         name: StepName, steps: Steps, skip: Skip = 0, limit: Limit = DEFAULT_LIMIT

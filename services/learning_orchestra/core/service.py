@@ -17,7 +17,7 @@ from . import references
 from .artifacts import ArtifactVolume
 from .errors import Conflict, Invalid, MethodNotAllowed, NotFound, TooLarge
 from .jobs import Supervisor
-from .model import ACTIVE, TERMINAL, Doc, Status, check_name, iso, new_step, now, status_of
+from .model import ACTIVE, TERMINAL, Doc, Status, check_name, new_step, status_of, transition
 from .steptype import Content, StepType
 from .store import Store
 from .tablereader import TableReader
@@ -34,13 +34,15 @@ def validation_message(exc: ValidationError) -> Invalid:
     """A pydantic error as one readable line naming the field at fault."""
     parts = []
     for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "body"
+        # keys come from the user: one that holds a line break must not break the line
+        where = ".".join(str(p) for p in error["loc"]).encode("unicode_escape").decode() or "body"
         if error["type"] == "extra_forbidden":
             parts.append(f"unknown key {where!r}: remove it")
         elif error["type"] == "missing":
             parts.append(f"{where}: required")
         else:
-            parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {' '.join(message.splitlines())}")
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return Invalid("; ".join(parts), detail)
 
@@ -101,6 +103,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = merge_patch(merged.get(key), value)
     return merged
+
+
+def _busy(name: str, hint: str) -> Conflict:
+    return Conflict(
+        f"{name!r} is busy (pending or running) or changed meanwhile: {hint}, then try again",
+        {"name": name},
+    )
 
 
 class StepService:
@@ -227,20 +236,16 @@ class StepService:
         if kept is not None:
             params[UPLOAD_FIELD] = kept
         parents = await self._check_parents(step_type, params)
+        self._check_ended(doc, "wait for it or cancel it")
+        waiting = [p["name"] for p in parents if status_of(p) in ACTIVE]
         return await self._restart(
-            name,
+            doc,
             {
-                "status": Status.PENDING,
-                "finished": False,
-                "exception": None,
-                "traceback": None,
+                **transition(doc, Status.PENDING, waiting_for=waiting),
                 "parameters": params,
                 "description": params.get("description"),
                 "parents": [p["name"] for p in parents],
-                "waitingFor": [p["name"] for p in parents if status_of(p) in ACTIVE],
-                "progress": None,
             },
-            version=doc["version"],
             hint="wait for it or cancel it",
         )
 
@@ -267,37 +272,27 @@ class StepService:
         step's current output as its only parent; a failed job leaves that output in place.
         409 while the step is busy.
         """
+        self._check_ended(doc, "wait for it")
         return await self._restart(
-            doc["name"],
-            {
-                "status": Status.RUNNING,
-                "finished": False,
-                "exception": None,
-                "traceback": None,
-                "startedAt": iso(now()),
-                "finishedAt": None,
-                "durationSeconds": None,
-                "waitingFor": [],
-                "progress": None,
-                "_queued": True,
-                "_job": job,
-            },
-            version=doc["version"],
-            hint="wait for it",
+            doc, {**transition(doc, Status.RUNNING, queued=True), "_job": job}, hint="wait for it"
         )
 
-    async def _restart(self, name: str, changes: dict[str, Any], *, version: int, hint: str) -> Doc:
-        """Apply `changes` to a step that has ended (and not changed since `version`), so the
-        supervisor runs it again; its children go stale. 409 while it is busy."""
+    @staticmethod
+    def _check_ended(doc: Doc, hint: str) -> None:
+        """409 unless `doc` has ended: only an ended step runs again (model.TRANSITIONS)."""
+        if status_of(doc) not in TERMINAL:
+            raise _busy(doc["name"], hint)
+
+    async def _restart(self, doc: Doc, changes: dict[str, Any], *, hint: str) -> Doc:
+        """Apply `changes` (a `transition` from its status) to step `doc`, which has ended,
+        unless it changed since it was read, so the supervisor runs it again; its children go
+        stale. 409 if it is busy meanwhile."""
+        name = doc["name"]
         updated = await self.store.update(
-            name, changes, expect={"status": list(TERMINAL), "version": version}
+            name, changes, expect={"status": list(TERMINAL), "version": doc["version"]}
         )
         if updated is None:
-            raise Conflict(
-                f"{name!r} is busy (pending or running) or changed meanwhile: {hint}, "
-                "then try again",
-                {"name": name},
-            )
+            raise _busy(name, hint)
         # A crash may have left earlier runs' working folders (a run that ends cleans its own).
         self.volume.clear_old_scratch(name, upto=int(updated.get("runs", 0)))
         await self._mark_children_stale(name)
@@ -318,11 +313,9 @@ class StepService:
             if doc["status"] == Status.PENDING or doc.get("_queued"):
                 cancelled = await self.store.update(
                     name,
-                    {
-                        "status": Status.CANCELLED,
-                        "exception": "cancelled: by request before it started",
-                        "waitingFor": [],
-                    },
+                    transition(
+                        doc, Status.CANCELLED, exception="cancelled: by request before it started"
+                    ),
                     expect={"status": doc["status"], "_queued": doc.get("_queued")},
                     unset=["_queued", "_job"],
                 )

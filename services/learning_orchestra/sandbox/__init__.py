@@ -20,9 +20,10 @@ where {scratch} is the step's scratch folder in the volume, then starts the chil
 - in the worker's process group, the worker being its subreaper, so that a cancel, the
   wall-clock timeout or the memory watch of the supervisor kill the child and anything it
   started (also what left the group with setsid);
-- RLIMIT_CPU = LO_JOB_TIMEOUT and, where the kernel has it, Landlock: reading anything but
-  the data directory (its own scratch folder excepted), writing only `work/`, `tmp/`, `out/`
-  and /dev/shm, no signals to processes outside its sandbox.
+- RLIMIT_CPU = LO_JOB_CPU_SECONDS (Settings.cpu_seconds) and, where the kernel has it,
+  Landlock: reading anything but the data directory (its own scratch folder excepted),
+  writing only `work/`, `tmp/`, `out/` and /dev/shm, no signals to processes outside its
+  sandbox.
 
 After the child ends, whatever it left running is killed, its report (JSON) is read, and the
 files of `out/response/` and `work/` are copied (regular files only: links, devices and

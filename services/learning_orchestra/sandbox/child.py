@@ -55,6 +55,7 @@ from .protocol import (
     RESPONSE,
     Call,
     Expression,
+    Failure,
     Request,
     StagedOutput,
 )
@@ -74,16 +75,6 @@ EXPR_MODULES = {
     "sklearn": "sklearn",
     "autokeras": "autokeras",
 }
-
-
-class Failure(Exception):
-    """The run fails with this message (and the user's traceback)."""
-
-    def __init__(self, message: str, trace: str | None = None, kind: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.trace = trace
-        self.kind = kind  # the exception's type name, e.g. "MemoryError"
 
 
 # -- confinement ----------------------------------------------------------------------------
@@ -412,6 +403,30 @@ def construct_and_call(request: Call, parameters: dict[str, Any]) -> tuple[Any, 
     return target, invoke(target, method, parameters.get("methodParameters") or {}, qualified)
 
 
+def _invoke_as_adapter_says(
+    adapter: Any, step: str, target: Any, method: str, arguments: dict[str, Any]
+) -> Any:
+    """The "invoke" shape's call: `target.method(**arguments)`, or, when the adapter
+    defines `invoke(step, target, method, arguments, call)`, whatever it makes of it (a
+    TensorFlow tune runs fit on clones of the model); `call(obj, method, arguments)` is the
+    checked call above, for the adapter to use."""
+    where = type(target).__name__
+    custom = getattr(adapter, "invoke", None)
+    if custom is None:
+        return invoke(target, method, arguments, where)
+
+    def checked(obj: Any, name: str, given: dict[str, Any]) -> Any:
+        return invoke(obj, name, given, type(obj).__name__)
+
+    try:
+        return custom(step, target, method, arguments, checked)
+    except Failure:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        raise Failure(f"{where}.{method}: {name}: {exc}", _trace(exc, ""), name) from None
+
+
 def call(request: Call, parameters: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
     """Run the call in its shape; (the value to store, metadata for the step), as the
     toolkit's adapter decides (`outcome`, `natural`), plotted when asked."""
@@ -424,41 +439,41 @@ def call(request: Call, parameters: dict[str, Any], out: Path) -> tuple[Any, dic
         arguments = dict(parameters.get("methodParameters") or {})
         extra = getattr(adapter, "extra_arguments", None)
         if extra is not None:
-            arguments = extra(request.step, target, method, arguments)
-        result = invoke(target, method, arguments, type(target).__name__)
+            what = f"methodParameters could not be prepared for {method}"
+            arguments = _hook(what, extra, request.step, target, method, arguments)
+        result = _invoke_as_adapter_says(adapter, request.step, target, method, arguments)
     else:
         target, result = construct_and_call(request, parameters)
     outcome = getattr(adapter, "outcome", None)
-    try:
-        value, metadata = (
-            outcome(request.step, target, result)
-            if outcome is not None
-            else (target if result is None else result, {})
+    value, metadata = (
+        _hook(
+            f"the result ({type(result).__name__}) could not be kept",
+            outcome,
+            request.step,
+            target,
+            result,
         )
+        if outcome is not None
+        else (target if result is None else result, {})
+    )
+    value = _hook(
+        f"the result ({type(value).__name__}) could not be stored", adapter.natural, value
+    )
+    if request.plot:
+        what = f"the result ({type(value).__name__}) could not be plotted"
+        _hook(what, adapter.plot, value, out / Path(request.plot).name)
+    return value, metadata
+
+
+def _hook(what: str, hook: Any, *args: Any) -> Any:
+    """An adapter hook's answer; what it raises fails the step, saying `what` happened (a
+    `Failure` it raises says so itself)."""
+    try:
+        return hook(*args)
     except Failure:
         raise
     except Exception as exc:
-        raise Failure(
-            f"the result ({type(result).__name__}) could not be kept: {type(exc).__name__}: {exc}",
-            _trace(exc, ""),
-        ) from None
-    return _plotted(request, adapter, adapter.natural(value), out), metadata
-
-
-def _plotted(request: Call, adapter: Any, value: Any, out: Path) -> Any:
-    """`value`, after the adapter drew it into out/`request.plot` when asked."""
-    if request.plot:
-        try:
-            adapter.plot(value, out / Path(request.plot).name)
-        except Failure:
-            raise
-        except Exception as exc:
-            raise Failure(
-                f"the result ({type(value).__name__}) could not be plotted: "
-                f"{type(exc).__name__}: {exc}",
-                _trace(exc, ""),
-            ) from None
-    return value
+        raise Failure(f"{what}: {type(exc).__name__}: {exc}", _trace(exc, "")) from None
 
 
 def progress(**fields: Any) -> None:

@@ -23,7 +23,15 @@ PROGRESS_ENV = "STEP_PROGRESS_FILE"
 RESPONSE = "response"
 #: The keys of a step's metadata a toolkit adapter may report (`outcome`): anything else the
 #: child reports is dropped (the child runs user code, so its report is not trusted).
-ADAPTER_METADATA = ("metrics", "history", "bestParams", "bestScore", "cvResults", "trials")
+ADAPTER_METADATA = (
+    "metrics",
+    "history",
+    "bestParams",
+    "bestScore",
+    "cvResults",
+    "trials",
+    "objective",
+)
 MAX_ADAPTER_METADATA = 64 * 1024  # bytes of JSON
 MAX_PROGRESS = 4 * 1024  # bytes of one progress event
 FILENAME = "<function>"  # the name user code has in tracebacks
@@ -31,6 +39,19 @@ FILENAME = "<function>"  # the name user code has in tracebacks
 READY = b"R"  # waiting for its job
 ACCEPTED = b"A"  # got its job: the run starts now, in a fork of it
 EXITED = b"X"  # then the run's exit code ("!i"): the run is over, nothing of it is left
+
+
+class Failure(Exception):
+    """The child's run fails with this message (and the user's traceback): raised by the
+    child and by toolkit adapters. Defined here, not in the child, so that both raise the
+    same class: the running child is `__main__`, and an adapter importing
+    `learning_orchestra.sandbox.child` would get a second copy of it."""
+
+    def __init__(self, message: str, trace: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.trace = trace
+        self.kind = kind  # the exception's type name, e.g. "MemoryError"
 
 
 @dataclass(frozen=True)
@@ -71,8 +92,10 @@ class Call:
     `parameters` holds the groups the shape uses (with markers as above). `step` is the
     step kind (``"model"``, ``"train"``, ...). `adapter` is the toolkit adapter's module
     (learning_orchestra.toolkits.*): the child asks it what to keep of the result and what
-    metadata to report (`outcome`), for the result's natural form (`natural`) and, when
-    `plot` names a file, to render it as a PNG into out/`plot` (the worker keeps it with
+    metadata to report (`outcome`), for the result's natural form (`natural`), to run an
+    "invoke" itself when it defines `invoke` (e.g. TensorFlow's tune runs its trials so) and,
+    when `plot`
+    names a file, to render it as a PNG into out/`plot` (the worker keeps it with
     `Sandbox.collect(keep=[plot])`)."""
 
     shape: str

@@ -23,8 +23,8 @@ from sse_starlette.sse import EventSourceResponse
 
 from ..core import catalog
 from ..core.errors import BadRequest, NotFound, ObserveTimeout
-from ..core.model import NAME_PATTERN, TERMINAL, Doc, public
-from ..core.routes import ERRORS, ErrorBody, store_of
+from ..core.model import NAME_PATTERN, TERMINAL, Doc, StepMetadata, public
+from ..core.routes import ERRORS, answer_doc, error_response_doc, store_of
 from ..core.settings import BASE_PATH
 from ..core.store import Store
 
@@ -84,19 +84,40 @@ def _feed_entry(doc: Doc) -> Doc:
     return {"name": doc["name"], "deleted": True} if doc.get("deleted") else public(doc)
 
 
+class DeletedStep(BaseModel):
+    """A step that was deleted, as the feed shows it."""
+
+    model_config = ConfigDict(defer_build=True)
+    name: str
+    deleted: Literal[True]
+
+
 class FeedAnswer(BaseModel):
-    result: list[dict[str, Any]] = Field(
+    """The change feed: the changes after a cursor, and the cursor after them."""
+
+    model_config = ConfigDict(defer_build=True)
+    result: list[StepMetadata | DeletedStep] = Field(
         description="changed steps' metadata (or {name, deleted: true}), oldest first"
     )
     cursor: str = Field(description="pass it as `since` to read the changes after these")
+
+
+#: The answers of these routes that the OpenAPI document describes (core/api.py adds them).
+SCHEMAS = (FeedAnswer,)
+CURSOR_EXPIRED: dict[int | str, dict[str, Any]] = {
+    410: error_response_doc("the cursor is too old: restart")
+}
 
 
 @router.get(
     "",
     summary="The change feed of every step: long-poll for changes after a cursor",
     operation_id="observe_changes",
-    response_model=FeedAnswer,
-    responses={410: {"model": ErrorBody, "description": "the cursor is too old: restart"}},
+    response_model=None,
+    responses={
+        200: answer_doc("the changes, and the cursor after them", "FeedAnswer"),
+        **CURSOR_EXPIRED,
+    },
 )
 async def observe_changes(
     request: Request, since: Cursor = None, timeout: Timeout = DEFAULT_TIMEOUT
@@ -116,7 +137,11 @@ async def observe_changes(
     "/{name}",
     summary="Wait for a step to end, or for its next change (since=V)",
     operation_id="observe_step",
-    responses={408: {"model": ErrorBody, "description": "the timeout passed first"}},
+    response_model=None,
+    responses={
+        200: answer_doc("its metadata, once it ended (or changed after `since`)", "StepAnswer"),
+        408: error_response_doc("the timeout passed first"),
+    },
 )
 async def observe(
     request: Request,
@@ -134,7 +159,7 @@ async def observe(
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "change events"},
-        410: {"model": ErrorBody, "description": "the cursor is too old: restart"},
+        **CURSOR_EXPIRED,
     },
 )
 async def events(
@@ -209,6 +234,8 @@ class ObserveRequest(BaseModel):
     "",
     summary="LO's observer proposal: the URL to long-poll for a step",
     operation_id="observe_url",
+    response_model=None,
+    responses={200: answer_doc("the URL to long-poll (GET) for the step", "UrlAnswer")},
 )
 async def observer_url(
     request: Request,

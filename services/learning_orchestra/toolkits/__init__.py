@@ -2,12 +2,16 @@
 
 A toolkit module (`toolkits/scikitlearn.py`, ...) declares a `TOOLKIT` (the packages a
 `modulePath` may name, the distributions whose versions are recorded as `libraries`, the
-environment its sandboxed child needs) and two functions its sandboxed child calls on a
-result: `natural(value)` (the value in its natural, storable form) and `plot(value, path)`
-(a PNG of it). An adapter that stores its toolkit's objects its own way (Keras models as
-`.keras`) declares those formats on its `TOOLKIT` (`formats`) and the codecs themselves as its
-module's `CODECS` (core/formats.py). Declaring a `TOOLKIT` imports nothing heavy: the API
-process reads it. `toolkits/calls.py` turns a toolkit into its step types.
+environment its sandboxed child needs) and the hooks its sandboxed child calls: always
+`natural(value)` (the value in its natural, storable form) and `plot(value, path)` (a PNG of
+it); when defined, `outcome(step, target, result)` (what a step keeps, and metadata such as
+metrics), `extra_arguments(step, target, method, arguments)` (e.g. a progress callback) and
+`invoke(step, target, method, arguments, call)` (runs an "invoke" call itself: a search).
+docs/architecture.md, "Toolkit protocol", has the whole picture. An adapter that stores
+its toolkit's objects its own way (Keras models as `.keras`) declares those formats on its
+`TOOLKIT` (`formats`) and the codecs themselves as its module's `CODECS` (core/formats.py).
+Declaring a `TOOLKIT` imports nothing heavy: the API process reads it. `toolkits/calls.py`
+turns a toolkit into its step types.
 """
 
 from __future__ import annotations

@@ -6,9 +6,12 @@
   process (toolkits/calls.py, shape "invoke"). What is kept is the search's
   `best_estimator_`, with `bestParams`, `bestScore` and the best-ranked `cvResults` in the
   step's metadata (toolkits/scikitlearn.py `outcome`).
-- `tune/tensorflow` — for now the same method call on a stored Keras model (the adapter
-  keeps what train keeps); the parameter-list search (`searchSpace`, `objective`) is not
-  built yet (docs/api.md, "Implementation status").
+- `tune/tensorflow` — `parentName` is a compiled Keras model and `method` is `fit`;
+  `methodParameters` holds fit's arguments plus `searchSpace` (`{argument: [values]}`, fit
+  arguments or `compile.<argument>`) and `objective` (a History key): every combination is
+  a trial on a fresh clone of the parent, and the best trial's fitted model is kept, with
+  `trials`, `bestParams`, `bestScore` and `objective` in the metadata
+  (toolkits/tensorflow.py; docs/api.md, "Model steps").
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ STEP_TYPES = [
             "methodParameters": {
                 "x": "$mnist.x",
                 "y": "$mnist.y",
-                "epochs": 3,
                 "validation_split": 0.2,
+                "searchSpace": {"epochs": [1, 2], "compile.optimizer": ["adam", "sgd"]},
+                "objective": "val_accuracy",
             },
         },
     ),
