@@ -613,6 +613,10 @@ def zygote(control: int, parent: int, modules: list[str]) -> None:
     for module in modules:  # the family's toolkits; a broken one is the job's problem
         with contextlib.suppress(Exception):
             importlib.import_module(module)
+    with contextlib.suppress(Exception):  # the adapters that storing a response asks (~9 ms)
+        from ..core.formats import saving_codecs
+
+        saving_codecs()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped by the supervisor, not a tty
     signal.signal(signal.SIGCHLD, _reap_children)  # its pooled interpreters, once done
     sock = socket.socket(fileno=control)
