@@ -101,12 +101,12 @@ command=${1:-help}
 [ $# -gt 0 ] && shift
 case "$command" in
 local)
-    ensure_venv sklearn,tensorflow
+    ensure_venv sklearn,tensorflow,pycaret,autokeras
     exec "$VENV/bin/learning-orchestra" serve --host 127.0.0.1 --port "${LO_PORT:-8080}" \
         --data-dir ./data "$@"
     ;;
 test)
-    phase install ensure_venv dev,sklearn,tensorflow
+    phase install ensure_venv dev,sklearn,tensorflow,pycaret,autokeras
     phase "ruff check" "$VENV/bin/ruff" check services client tests bench examples
     phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench examples
     phase mypy "$VENV/bin/mypy" services client
@@ -119,7 +119,7 @@ test)
     phase_summary
     ;;
 bench)
-    ensure_venv dev,sklearn,tensorflow
+    ensure_venv dev,sklearn,tensorflow,pycaret,autokeras
     exec "$VENV/bin/python" -m bench.run "$@"
     ;;
 deploy)

@@ -17,6 +17,14 @@ See docs/client.md.
 """
 
 from ._transport import BASE_PATH, normalize_cluster_url
+from .builder import (
+    AsyncBuilderAutoKeras,
+    AsyncBuilderAutokeras,
+    AsyncBuilderPycaret,
+    BuilderAutoKeras,
+    BuilderAutokeras,
+    BuilderPycaret,
+)
 from .dataset import (
     AsyncDataset,
     AsyncDatasetCsv,
@@ -96,6 +104,9 @@ from .tune import (
 
 __all__ = [
     "BASE_PATH",
+    "AsyncBuilderAutoKeras",
+    "AsyncBuilderAutokeras",
+    "AsyncBuilderPycaret",
     "AsyncDataset",
     "AsyncDatasetCsv",
     "AsyncDatasetGeneric",
@@ -122,6 +133,9 @@ __all__ = [
     "AsyncTuneScikitLearn",
     "AsyncTuneTensorflow",
     "BadRequest",
+    "BuilderAutoKeras",
+    "BuilderAutokeras",
+    "BuilderPycaret",
     "Conflict",
     "ConnectionFailed",
     "Dataset",

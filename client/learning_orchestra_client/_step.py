@@ -11,12 +11,13 @@ indented JSON string; `wait` returns the step's metadata itself.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, ClassVar
 
 import httpx
 
 from ._service import START_ONLY, operation
-from ._transport import BASE_PATH, Plan, Request, answer_of, quote_name, treat
+from ._transport import BASE_PATH, Plan, Request, answer_of, decode_body, quote_name, treat
 from .observe._plans import wait_plan
 
 
@@ -135,7 +136,15 @@ class StepPlans:
         return self._get(self._item_path(name), params, pretty_response)
 
     def _delete(self, name: str, pretty_response: bool) -> Plan[Any]:
+        """LO's delete: a step that is not there is nothing to do — a warning, not an error
+        (LO's scripts start by deleting what a previous run left; its client returned
+        ``{}`` then). The server's answer, LO-treated."""
         response = yield Request("DELETE", self._item_path(name))
+        if response.status_code == 404:
+            body = decode_body(response)
+            message = body.get("result") if isinstance(body, dict) else None
+            warnings.warn(f"nothing to delete: {message or name}", stacklevel=2)
+            return treat({"result": message or f"there is no step named {name!r}"}, pretty_response)
         return treat(answer_of(response), pretty_response)
 
     def _wait(self, name: str, timeout: float | None) -> Plan[dict[str, Any]]:

@@ -244,8 +244,17 @@ def test_search_all_paging_and_delete_route() -> None:
 def test_names_are_quoted_as_one_path_segment() -> None:
     rec = scripted(error(404, "no step named '../x'", "not_found"))
     with pytest.raises(NotFound):
-        DatasetCsv("h", client=rec.sync_client()).delete_dataset("../x")
-    assert rec.requests[0].url.raw_path.decode() == f"{API}/dataset/csv/..%2Fx"
+        DatasetCsv("h", client=rec.sync_client()).search_dataset_content("../x")
+    assert rec.requests[0].url.raw_path.decode().split("?")[0] == f"{API}/dataset/csv/..%2Fx"
+
+
+def test_lo_deletes_of_a_missing_step_warn_instead_of_raising() -> None:
+    """LO scripts start by deleting what a previous run left (the monograph's Appendix A):
+    on a fresh server there is nothing, which LO's client logged and returned {} for."""
+    rec = scripted(error(404, "there is no step named 'train'", "not_found"))
+    with pytest.warns(UserWarning, match="nothing to delete: there is no step named 'train'"):
+        answer = DatasetCsv("h", client=rec.sync_client()).delete_dataset("train")
+    assert answer == {"result": "there is no step named 'train'"}
 
 
 def test_token_is_sent_as_bearer_only_when_given() -> None:

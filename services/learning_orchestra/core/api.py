@@ -46,6 +46,7 @@ SERVICES = (
     "evaluate",
     "predict",
     "function",
+    "builder",
     "observe",
 )
 

@@ -240,6 +240,18 @@ def _line(exc: BaseException) -> int | None:
     return line
 
 
+def run_prelude(prelude: tuple[str, ...]) -> None:
+    """Call each ``"module:function"`` of a request's prelude (named by the worker, never by
+    the user), before the user's code runs."""
+    for name in prelude:
+        module, function = name.split(":")
+        try:
+            getattr(importlib.import_module(module), function)()
+        except Exception as exc:
+            message = f"the step's prelude {name} failed: {type(exc).__name__}: {exc}"
+            raise Failure(message) from None
+
+
 def run(request: Request, parameters: dict[str, Any]) -> Any:
     """Execute the code with `parameters` bound as (global) variables; its `response`."""
     source = request.code
@@ -544,6 +556,7 @@ def main(argv: list[str], parent: int | None = None) -> int:
         if isinstance(request, Call):
             response, metadata = call(request, parameters, out)
         else:
+            run_prelude(request.prelude)
             response = run(request, parameters)
         report = {"ok": True, **save(response, out / RESPONSE), "metadata": metadata}
     except Failure as failure:

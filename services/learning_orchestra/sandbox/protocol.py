@@ -74,10 +74,14 @@ class Expression:
 
 @dataclass(frozen=True)
 class Request:
-    """Code to run, with its parameters (references and expressions as markers above)."""
+    """Code to run, with its parameters (references and expressions as markers above).
+    `prelude`: ``"module:function"`` names the child calls, without arguments, before it
+    runs the code (builder/pycaret's PyCaret 2 compatibility: toolkits/pycaret.py); the
+    code keeps its own line numbers."""
 
     code: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    prelude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

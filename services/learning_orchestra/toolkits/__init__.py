@@ -62,7 +62,7 @@ class Toolkit:
 
 
 #: Every toolkit module of this package: `toolkits/{tool}.py` declares its `TOOLKIT`.
-TOOLKITS = ("scikitlearn", "tensorflow")
+TOOLKITS = ("scikitlearn", "tensorflow", "pycaret", "autokeras")
 
 
 def toolkit(tool: str) -> Toolkit:
