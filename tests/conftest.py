@@ -140,13 +140,29 @@ class ServerProcess:
                 self.kill()
 
 
+#: Lines of the shared server's log shown after a session with failures: its errors.
+SERVER_LOG_ERRORS = 200
+
+
 @pytest.fixture(scope="session")
-def lo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL ("http://127.0.0.1:PORT") of one real embedded server for the session."""
+def lo_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """The base URL ("http://127.0.0.1:PORT") of one real embedded server for the session.
+    When a test failed, the server's error lines are printed at the end (CI keeps no files):
+    a step that failed "internally" shows the supervisor's traceback there."""
     server = ServerProcess(tmp_path_factory.mktemp("lo-server") / "data")
     server.start()
     yield server.url
     server.stop()
+    if request.session.testsfailed and server.log.exists():
+        lines = server.log.read_text(errors="replace").splitlines()
+        errors = [i for i, line in enumerate(lines) if "ERROR" in line or "Traceback" in line]
+        shown = sorted({j for i in errors for j in range(i, min(i + 30, len(lines)))})
+        tail = [lines[j] for j in shown][-SERVER_LOG_ERRORS:]
+        if tail:
+            print(f"\n--- errors in the shared server's log ({server.log}) ---")
+            print("\n".join(tail))
 
 
 class FilesHandler(http.server.SimpleHTTPRequestHandler):
