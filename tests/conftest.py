@@ -60,6 +60,18 @@ def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
     return body
 
 
+def all_steps(client: httpx.Client) -> list[dict[str, Any]]:
+    """Every step's metadata on the server `client` talks to (its root URL), oldest first."""
+    steps: list[dict[str, Any]] = []
+    while True:
+        response = client.get(f"{BASE}/steps", params={"skip": len(steps), "limit": 100})
+        assert response.status_code == 200, response.text
+        page = response.json()["result"]
+        if not page:
+            return steps
+        steps += page
+
+
 def data_file(relative: str) -> Path:
     """A test data file: the project's copy, else ../shared/data."""
     for folder in (DATA, SHARED_DATA):

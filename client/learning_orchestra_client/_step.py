@@ -250,3 +250,64 @@ class MethodStepPlans(StepPlans):
         """Start the method call and return at once (call `wait` to block on it); arguments
         as in the ``*_sync`` method."""
     )
+
+
+class CodeStepPlans(StepPlans):
+    """function/python and the builders (builder/pycaret, builder/autokeras): user code run
+    by the server, sandboxed, with the same body and LO's "execution" names, so their
+    operations are declared once here and each family names its run methods as LO did
+    (``run_function_sync = CodeStepPlans.run_sync``, ...)."""
+
+    @operation
+    def run_sync(
+        self,
+        name: str,
+        parameters: dict[str, Any],
+        code: str,
+        description: str = "",
+        pretty_response: bool = False,
+        *,
+        timeout: float | None = None,
+    ) -> Plan[Any]:
+        """Run `code` as step `name` and block until it has ended.
+
+        Args:
+            name: name of the step and of its output (letters, digits, ``_`` and ``-``).
+            parameters: the code's variables, ``{name: value}``; values may be literals,
+                ``"$step"`` (another step's output, e.g. a dataset as a pandas DataFrame),
+                ``"$step.key"`` (an item of a dict output) or ``"#expression"`` (evaluated
+                in the sandbox).
+            code: Python source that assigns ``response``, the step's output (``None`` is
+                fine when what matters is the files the code writes: they are kept as the
+                step's files).
+            description: free text kept with the step.
+            pretty_response: return the answer as an indented JSON string.
+            timeout: overall seconds to wait; None for no limit.
+
+        Returns:
+            The server's whole answer to the POST, ``{"result": "<the step's URL path>"}``.
+
+        Raises:
+            StepFailed: the code failed: ``exc.exception`` says why (e.g. the error and its
+                line), ``exc.traceback`` shows where in the code.
+            InvalidRequest: e.g. a parameter name that is not a Python variable name, or a
+                ``$reference`` to a step that does not exist.
+        """
+        body = {
+            "name": name,
+            "functionParameters": parameters,
+            "function": code,
+            "description": description,
+        }
+        return self._submit(body, name, pretty_response, timeout)
+
+    run_async = run_sync.starting(
+        """Start running `code` and return at once (call `wait` to block on it); arguments
+        as in the ``*_sync`` method."""
+    )
+
+    search_all_executions = StepPlans.search_all
+    search_execution_content = StepPlans.search_content
+    delete_execution = StepPlans.delete
+    #: LO's other name for `delete_execution` (the deletion is immediate).
+    delete_execution_async = StepPlans.delete

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import BASE, ROOT
+from tests.conftest import BASE, ROOT, all_steps
 
 NORUN = re.compile(r"^<!--\s*norun:\s*\S.*-->\s*$")
 FENCE = re.compile(r"^```(\S*)\s*$")  # only fences at column 0: nested ones are in lists
@@ -71,18 +71,6 @@ def code_blocks(path: Path, languages: set[str]) -> list[Block]:
             )
         index = end + 1
     return found
-
-
-def all_steps(client: httpx.Client) -> list[dict[str, Any]]:
-    """Every step's metadata, oldest first."""
-    steps: list[dict[str, Any]] = []
-    while True:
-        response = client.get(f"{BASE}/steps", params={"skip": len(steps), "limit": 100})
-        assert response.status_code == 200, response.text
-        page = response.json()["result"]
-        if not page:
-            return steps
-        steps += page
 
 
 @pytest.fixture

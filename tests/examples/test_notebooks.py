@@ -28,7 +28,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-from tests.conftest import BASE, ROOT
+from tests.conftest import BASE, ROOT, all_steps
 
 EXAMPLES = ROOT / "examples"
 NOTEBOOKS = sorted(path.name for path in EXAMPLES.glob("*.ipynb"))
@@ -115,18 +115,6 @@ def jupyter_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     return tmp_path
-
-
-def all_steps(client: httpx.Client) -> list[dict[str, Any]]:
-    """Every step's metadata, oldest first."""
-    steps: list[dict[str, Any]] = []
-    while True:
-        response = client.get(f"{BASE}/steps", params={"skip": len(steps), "limit": 100})
-        assert response.status_code == 200, response.text
-        page = response.json()["result"]
-        if not page:
-            return steps
-        steps += page
 
 
 @pytest.fixture

@@ -16,82 +16,19 @@ as the step's files; `BuilderPycaret.search_report` reads one back as text.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._service import AsyncService, SyncService, operation
-from .._step import StepPlans
+from .._step import CodeStepPlans
 from .._transport import Plan, Request, raise_for_answer
 
 #: LO's route for reading a file a builder/pycaret script wrote.
 REPORT_PATH = "/explore/getlocaldatapycaret"
 
 
-class _BuilderPlans(StepPlans):
-    """The operations both builder families share; each names them as LO would."""
-
-    @operation
-    def run_sync(
-        self,
-        name: str,
-        parameters: dict[str, Any],
-        code: str,
-        description: str = "",
-        pretty_response: bool = False,
-        *,
-        timeout: float | None = None,
-    ) -> Plan[Any]:
-        """Run the AutoML script `code` as step `name` and block until it has ended.
-
-        Args:
-            name: name of the step (letters, digits, ``_`` and ``-``).
-            parameters: the script's variables, ``{name: value}``; ``{"train": "$train"}``
-                binds the dataset step ``train`` as a pandas DataFrame (see the module's
-                docstring for the other forms).
-            code: Python source that assigns ``response`` (``None`` is fine when the
-                script's results are the files it writes).
-            description: free text kept with the step.
-            pretty_response: return the answer as an indented JSON string.
-            timeout: overall seconds to wait; None for no limit.
-
-        Returns:
-            The server's whole answer to the POST, ``{"result": "<the step's URL path>"}``.
-
-        Raises:
-            StepFailed: the script failed (``exc.exception`` says why).
-            InvalidRequest: e.g. a parameter name that is not a Python variable name, or a
-                ``$reference`` to a step that does not exist.
-        """
-        body = {
-            "name": name,
-            "functionParameters": parameters,
-            "function": code,
-            "description": description,
-        }
-        return self._submit(body, name, pretty_response, timeout)
-
-    run_async = run_sync.starting(
-        """Start the AutoML script and return at once (call `wait` to block on it);
-        arguments as in the ``*_sync`` method."""
-    )
-
-
-class _Pycaret(_BuilderPlans):
+class _Pycaret(CodeStepPlans):
     API_PATH = "/builder/pycaret"
 
-    run_pycaret_sync = _BuilderPlans.run_sync
-
-    run_pycaret_async = _BuilderPlans.run_async
-
-    search_all_executions = StepPlans.search_all
-
-    search_execution_content = StepPlans.search_content
-
-    delete_execution = StepPlans.delete
-
-    #: LO's ``FunctionPython`` name for `delete_execution` (the deletion is immediate).
-    delete_execution_async = delete_execution
-
-    wait = StepPlans.wait
+    run_pycaret_sync = CodeStepPlans.run_sync
+    run_pycaret_async = CodeStepPlans.run_async
 
     @operation
     def search_report(self, file_name: str) -> Plan[str]:
@@ -112,23 +49,11 @@ class _Pycaret(_BuilderPlans):
     search_builder_register_predictions = search_report
 
 
-class _Autokeras(_BuilderPlans):
+class _Autokeras(CodeStepPlans):
     API_PATH = "/builder/autokeras"
 
-    run_autokeras_sync = _BuilderPlans.run_sync
-
-    run_autokeras_async = _BuilderPlans.run_async
-
-    search_all_executions = StepPlans.search_all
-
-    search_execution_content = StepPlans.search_content
-
-    delete_execution = StepPlans.delete
-
-    #: LO's ``FunctionPython`` name for `delete_execution` (the deletion is immediate).
-    delete_execution_async = delete_execution
-
-    wait = StepPlans.wait
+    run_autokeras_sync = CodeStepPlans.run_sync
+    run_autokeras_async = CodeStepPlans.run_async
 
 
 class BuilderPycaret(_Pycaret, SyncService):
