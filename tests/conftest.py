@@ -80,6 +80,27 @@ def data_file(relative: str) -> Path:
     raise FileNotFoundError(relative)
 
 
+#: The user's own example scripts (the AutoML monograph's appendices).
+USER_EXAMPLES = ROOT.parent / "shared" / "examples"
+
+
+def run_user_script(
+    name: str, changes: list[tuple[str, str]], folder: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run the user's script `name` (USER_EXAMPLES) in `folder` with only `changes` made,
+    each ``(original text, replacement)`` found exactly once; it must exit 0."""
+    source = (USER_EXAMPLES / name).read_text()
+    for original, replacement in changes:
+        assert source.count(original) == 1, original
+        source = source.replace(original, replacement)
+    (folder / name).write_text(source)
+    done = subprocess.run(
+        [sys.executable, name], cwd=folder, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ from typing import Any
 #: Keys of a step's `progress` that count something, in the order a bar prefers them, each
 #: with the key that may carry its total (e.g. ``{"epoch": 3, "epochs": 10}``).
 COUNTERS = (
+    ("model", "models"),  # PyCaret's compare_models: model k of n
     ("trial", "trials"),
     ("epoch", "epochs"),
     ("rows", None),
@@ -65,15 +66,20 @@ class ProgressBar:
             if counted is None and self.bar.bar_format is not None:  # still status-only
                 self.bar.set_description_str(f"{self.names[0]}: {status}", refresh=False)
             else:
+                detail = ""
                 if counted is not None:
-                    unit, count, total = counted
+                    unit, count, total, detail = counted
                     self.bar.bar_format = None
                     self.bar.unit = f" {unit}"
                     if total is not None:
                         self.bar.total = total
                     self.bar.n = count
                 self.bar.set_description_str(self.names[0], refresh=False)
-                self.bar.set_postfix_str(status, refresh=False)
+                # the counters beside the bar's own (a search's epoch), then the status
+                nested = "·" in detail
+                self.bar.set_postfix_str(
+                    f"{detail} · {status}" if nested else status, refresh=False
+                )
         else:
             if status in ("finished", "failed", "cancelled"):
                 self.finished.add(str(metadata.get("name")))
@@ -86,16 +92,35 @@ class ProgressBar:
             self.bar.close()
 
 
-def counter_of(progress: Any) -> tuple[str, int, int | None] | None:
-    """``(unit, count, total or None)`` of a step's `progress` document, if it counts."""
+def counter_of(progress: Any) -> tuple[str, float, int | None, str] | None:
+    """``(unit, count, total or None, detail)`` of a step's `progress` document, if it
+    counts; `detail` names every counter it holds (``"trial 2/5 · epoch 3/10"``).
+
+    The bar counts the outermost counter. A search reports its trial's epochs with the trial
+    being run, so while one runs the count is the trials done plus that trial's share of its
+    epochs; an event without epochs (a trial ended, a model compared) counts it done, and so
+    does a final fit after the search (``stage: "final"``)."""
     if not isinstance(progress, dict):
         return None
+    found = []
     for key, total_key in COUNTERS:
         count = progress.get(key)
         if isinstance(count, int | float) and not isinstance(count, bool):
             total = progress.get(total_key) if total_key else None
-            return key, int(count), int(total) if isinstance(total, int | float) else None
-    return None
+            found.append((key, count, int(total) if isinstance(total, int | float) else None))
+    if not found:
+        return None
+    detail = " · ".join(
+        f"{key} {count}/{total}" if total else f"{key} {count}" for key, count, total in found
+    )
+    (unit, count, total), inner = found[0], found[1:]
+    if progress.get("stage") == "final":
+        return unit, total if total is not None else count, total, f"final fit · {detail}"
+    if inner and inner[0][2]:
+        _, done, of = inner[0]
+        count = count - 1 + min(done / of, 1.0)  # type: ignore[operator]
+    shown = round(float(count), 2)
+    return unit, int(shown) if shown.is_integer() else shown, total, detail
 
 
 def status_html(status: str | None) -> str:

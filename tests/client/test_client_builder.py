@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from learning_orchestra_client.builder.builder import (
     BuilderAutokeras,
     BuilderPycaret,
 )
-from tests.conftest import ROOT
+from tests.conftest import run_user_script
 
 API = "/api/learningOrchestra/v1"
 SCORE = "\tModel\tAccuracy\tAUC\nlr\tLogistic Regression\t0.8\t0.85\n"
@@ -192,7 +190,7 @@ async def test_the_asyncio_twins_send_the_same_requests() -> None:
 
 # --- the user's Titanic script (AutoML monograph, Appendix A) against the real server ------
 
-SCRIPT = ROOT.parent / "shared" / "examples" / "monograph_appendix_a_titanic_pycaret.py"
+SCRIPT = "monograph_appendix_a_titanic_pycaret.py"
 
 
 def script_changes(lo_server: str, files_server: str) -> list[tuple[str, str]]:
@@ -221,21 +219,10 @@ def script_changes(lo_server: str, files_server: str) -> list[tuple[str, str]]:
 def test_the_monograph_titanic_script_runs(
     lo_server: str, files_server: str, tmp_path: Path
 ) -> None:
-    source = SCRIPT.read_text()
-    for original, replacement in script_changes(lo_server, files_server):
-        assert source.count(original) == 1, original
-        source = source.replace(original, replacement)
-    (tmp_path / "titanic_pycaret.py").write_text(source)
     # Its first call deletes "train", which need not exist: LO's deletes only warn then.
     try:
-        done = subprocess.run(
-            [sys.executable, "titanic_pycaret.py"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        changes = script_changes(lo_server, files_server)
+        done = run_user_script(SCRIPT, changes, tmp_path, timeout=300)
         out = done.stdout
         # the execution content, printed as pretty JSON: the builder step's metadata
         content = json.loads(out[: out.index("\n}\n") + 2])

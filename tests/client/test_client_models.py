@@ -7,6 +7,7 @@ sends. The last part runs a scikit-learn pipeline through the real server (`lo_s
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import uuid
@@ -120,6 +121,39 @@ def test_lo_module_paths_and_class_names() -> None:
             assert f"/{step}/{tool}" == cls.API_PATH
             assert cls.__module__ == f"learning_orchestra_client.{step}.{tool}"
             assert getattr(lo, f"Async{cls.__name__}").API_PATH == cls.API_PATH
+
+
+#: The AutoML classes, as the monograph's scripts and LO's client name them: (step, tool,
+#: class names; the first is LO's, the others the same class under another spelling).
+AUTOML_CLASSES = [
+    ("model", "pycaret", "ModelPycaret"),
+    ("train", "pycaret", "TrainPycaret"),
+    ("tune", "pycaret", "TunePycaret"),
+    ("evaluate", "pycaret", "EvaluatePycaret"),
+    ("predict", "pycaret", "PredictPycaret"),
+    ("model", "autokeras", "ModelAutoKeras", "ModelAutokeras"),
+    ("train", "autokeras", "TrainAutokeras", "TrainAutoKeras"),
+    ("evaluate", "autokeras", "EvaluateAutokeras", "EvaluateAutoKeras"),
+    ("predict", "autokeras", "PredictAutokeras", "PredictAutoKeras"),
+]
+
+
+@pytest.mark.parametrize(("step", "tool", "names"), [(s, t, n) for s, t, *n in AUTOML_CLASSES])
+def test_automl_classes_keep_lo_module_paths_and_both_spellings(
+    step: str, tool: str, names: list[str]
+) -> None:
+    """`from learning_orchestra_client.train.autokeras import TrainAutokeras` (and the
+    spelling Appendix B instantiates, TrainAutoKeras) are one class of `train/autokeras`."""
+    module = importlib.import_module(f"learning_orchestra_client.{step}.{tool}")
+    first = getattr(module, names[0])
+    assert first.__module__ == module.__name__
+    assert f"/{step}/{tool}" == first.API_PATH
+    for name in names:
+        assert getattr(module, name) is first
+        assert getattr(lo, name) is first
+        assert getattr(lo, f"Async{name}").API_PATH == first.API_PATH
+    create = {"model": "create_model"} | {family[0]: family[2] for family in FAMILIES}
+    assert callable(getattr(first, f"{create[step]}_async"))
 
 
 def parameter_names(method: Any) -> list[str]:

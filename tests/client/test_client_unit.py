@@ -772,3 +772,30 @@ def test_wait_deadline_names_the_last_status() -> None:
         WaitTimeout, match=r"step 'f' did not end within 0.05 s \(last status: running\)"
     ):
         step.wait(timeout=0.05)
+
+
+@pytest.mark.parametrize(
+    ("progress", "counted"),
+    [
+        # compare_models: model k of n, reported once compared
+        ({"model": 2, "models": 5, "estimator": "lr"}, ("model", 2, 5, "model 2/5")),
+        # a search: trial 2 of 4 is at its epoch 1 of 4, so 1.25 trials are done
+        (
+            {"trial": 2, "trials": 4, "epoch": 1, "epochs": 4},
+            ("trial", 1.25, 4, "trial 2/4 · epoch 1/4"),
+        ),
+        ({"trial": 2, "trials": 4, "score": 0.3}, ("trial", 2, 4, "trial 2/4")),  # it ended
+        (
+            {"stage": "final", "trial": 1, "trials": 1, "epoch": 1, "epochs": 2},
+            ("trial", 1, 1, "final fit · trial 1/1 · epoch 1/2"),
+        ),
+        ({"epoch": 2, "epochs": 4, "loss": 0.3}, ("epoch", 2, 4, "epoch 2/4")),
+        ({"rows": 1000}, ("rows", 1000, None, "rows 1000")),
+        ({"stage": "export"}, None),
+        (None, None),
+    ],
+)
+def test_progress_bars_count_what_the_step_reports(progress: Any, counted: Any) -> None:
+    from learning_orchestra_client._display import counter_of
+
+    assert counter_of(progress) == counted

@@ -39,7 +39,12 @@ def ended(client: httpx.Client, name: str, timeout: float = TIMEOUT) -> dict[str
 
 def finished(client: httpx.Client, route: str, name: str) -> dict[str, Any]:
     """`name`'s metadata once it ended, which must be a success (else its error and log)."""
-    meta = ended(client, name)
+    return succeeded(client, route, name, ended(client, name))
+
+
+def succeeded(client: httpx.Client, route: str, name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta`, the metadata of the ended step `name`, which must be a success: else the test
+    fails with its error, traceback and log."""
     if meta["status"] != "finished":
         log = client.get(f"{route}/{name}/logs").json()["result"]
         pytest.fail(f"{name}: {meta['status']}: {meta['exception']}\n{meta['traceback']}\n{log}")

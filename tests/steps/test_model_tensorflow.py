@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import BASE, data_file
-from tests.steps.rest import OBSERVE, TIMEOUT, finished, post, unique
+from tests.steps.rest import OBSERVE, TIMEOUT, finished, post, succeeded, unique
 
 GENERIC = f"{BASE}/dataset/generic"
 FUNCTION = f"{BASE}/function/python"
@@ -116,23 +116,27 @@ def client(lo_server: str) -> Iterator[httpx.Client]:
         yield http
 
 
+def digits_as_arrays(
+    client: httpx.Client, dataset: str, arrays: str, code: str, parameter: str
+) -> None:
+    """Upload the MNIST subset as dataset/generic step `dataset`, then start function step
+    `arrays` running `code` with the open file bound to `parameter`."""
+    upload = client.post(
+        GENERIC,
+        data={"datasetName": dataset},
+        files={"file": ("mnist_5k.npz", data_file(MNIST).read_bytes(), "application/zip")},
+    )
+    assert upload.status_code == 201, upload.text
+    body = {"name": arrays, "function": code, "functionParameters": {parameter: f"${dataset}"}}
+    post(client, FUNCTION, body, arrays)
+
+
 @pytest.fixture(scope="module")
 def pipeline(client: httpx.Client) -> dict[str, Any]:
     """The uploaded digits, their normalised arrays, the model and the compiled model:
     {"names": {role: step name}, "meta": {role: metadata}}."""
     names = {role: unique(role) for role in ("mnist", "norm", "model", "compiled")}
-    upload = client.post(
-        GENERIC,
-        data={"datasetName": names["mnist"]},
-        files={"file": ("mnist_5k.npz", data_file(MNIST).read_bytes(), "application/zip")},
-    )
-    assert upload.status_code == 201, upload.text
-    body = {
-        "name": names["norm"],
-        "function": NORMALISE,
-        "functionParameters": {"data": f"${names['mnist']}"},
-    }
-    post(client, FUNCTION, body, names["norm"])
+    digits_as_arrays(client, names["mnist"], names["norm"], NORMALISE, "data")
     model = {
         "modelName": names["model"],
         "modulePath": "tensorflow.keras.models",
@@ -180,10 +184,7 @@ def trained(client: httpx.Client, pipeline: dict[str, Any]) -> dict[str, Any]:
     )
     post(client, TRAIN, body, name)
     meta, seen = observed_run(client, name)
-    if meta["status"] != "finished":
-        log = client.get(f"{TRAIN}/{name}/logs").json()["result"]
-        pytest.fail(f"{name}: {meta['exception']}\n{meta['traceback']}\n{log}")
-    return {"name": name, "meta": meta, "seen": seen}
+    return {"name": name, "meta": succeeded(client, TRAIN, name, meta), "seen": seen}
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""`Evaluate` / `AsyncEvaluate`: the client of ``evaluate/{scikitlearn,tensorflow}``.
+"""`Evaluate` / `AsyncEvaluate`: the client of
+``evaluate/{scikitlearn,tensorflow,pycaret,autokeras}``.
 
 Method names and parameters are those of the original LO client's
 ``evaluate._evaluate.Evaluate`` (``create_evaluate_sync``/``_async``, ``search_all_evaluates``,

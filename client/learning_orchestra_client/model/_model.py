@@ -1,4 +1,4 @@
-"""`Model` / `AsyncModel`: the client of ``model/{scikitlearn,tensorflow}``.
+"""`Model` / `AsyncModel`: the client of ``model/{scikitlearn,tensorflow,pycaret,autokeras}``.
 
 Method names and parameters are those of the original LO client's ``model._model.Model``
 (``create_model_sync``/``_async``, ``search_all_models``, ``search_model``,

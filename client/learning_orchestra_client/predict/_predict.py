@@ -1,4 +1,4 @@
-"""`Predict` / `AsyncPredict`: the client of ``predict/{scikitlearn,tensorflow}``.
+"""`Predict` / `AsyncPredict`: the client of ``predict/{scikitlearn,tensorflow,pycaret,autokeras}``.
 
 Method names and parameters are those of the original LO client's ``predict._predict.Predict``
 (``create_prediction_sync``/``_async``, ``search_all_predictions``,

@@ -1,4 +1,4 @@
-"""`Train` / `AsyncTrain`: the client of ``train/{scikitlearn,tensorflow}``.
+"""`Train` / `AsyncTrain`: the client of ``train/{scikitlearn,tensorflow,pycaret,autokeras}``.
 
 Method names and parameters are those of the original LO client's ``train._train.Train``
 (``create_training_sync``/``_async``, ``search_all_trainings``, ``search_training_content``,

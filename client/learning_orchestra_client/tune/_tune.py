@@ -1,4 +1,4 @@
-"""`Tune` / `AsyncTune`: the client of ``tune/{scikitlearn,tensorflow}``.
+"""`Tune` / `AsyncTune`: the client of ``tune/{scikitlearn,tensorflow,pycaret}``.
 
 Method names and parameters are those of the original LO client's ``tune._tune.Tune``
 (``create_tune_sync``/``_async``, ``search_all_tunes``, ``search_tune_content``,

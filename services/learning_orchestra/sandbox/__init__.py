@@ -62,7 +62,6 @@ from ..core.settings import Settings
 from . import landlock, namespaces, seccomp
 from .protocol import (
     ACCEPTED,
-    ADAPTER_METADATA,
     CONFIG,
     EXITED,
     MAX_ADAPTER_METADATA,
@@ -485,7 +484,7 @@ class Sandbox:
             kill_descendants()
             if shm_before is not None:
                 _clean_shm(shm_before, self.user.uid if self.user else os.getuid())
-        return self._report(code)
+        return self._report(code, request.metadata if isinstance(request, Call) else ())
 
     def _run_fresh(self) -> int:
         """Run the child in a freshly started interpreter; its exit code."""
@@ -545,7 +544,7 @@ class Sandbox:
             return None
         return -signal.SIGKILL  # it was killed (by the OOM killer?) before it reported
 
-    def _report(self, code: int) -> Report:
+    def _report(self, code: int, metadata: tuple[str, ...]) -> Report:
         report = _read_report(self.out / REPORT)
         if report is None:
             raise JobFailed(self._death(code))
@@ -562,7 +561,7 @@ class Sandbox:
         main = MAIN_FILE.get(fmt) if isinstance(fmt, str) else None
         if kind not in KINDS or main is None or not (self.out / RESPONSE / main).is_file():
             raise JobFailed("the sandboxed code left an invalid report: the step has no output")
-        return Report(str(kind), str(fmt), _details(report), _adapter_metadata(report))
+        return Report(str(kind), str(fmt), _details(report), _adapter_metadata(report, metadata))
 
     def _death(self, code: int) -> str:
         if code < 0:
@@ -614,14 +613,14 @@ def _details(report: dict[str, Any]) -> dict[str, Any]:
     return details
 
 
-def _adapter_metadata(report: dict[str, Any]) -> dict[str, Any]:
-    """The toolkit adapter's metadata in the report: only the keys an adapter may report,
-    within MAX_ADAPTER_METADATA bytes of JSON (the child runs user code: the report is
-    checked, not trusted)."""
+def _adapter_metadata(report: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The toolkit adapter's metadata in the report: only `keys` (those its toolkit
+    declares), within MAX_ADAPTER_METADATA bytes of JSON (the child runs user code: the
+    report is checked, not trusted)."""
     given = report.get("metadata")
     if not isinstance(given, dict):
         return {}
-    kept = {key: given[key] for key in ADAPTER_METADATA if key in given}
+    kept = {key: given[key] for key in keys if key in given}
     if len(json.dumps(kept, default=str)) > MAX_ADAPTER_METADATA:
         log.warning("the step's reported metadata is over %d bytes: dropped", MAX_ADAPTER_METADATA)
         return {}

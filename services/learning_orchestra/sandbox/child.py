@@ -372,12 +372,34 @@ def _class_of(request: Call) -> tuple[Any, str]:
     return owner, f"{where}.{name}"
 
 
-def construct(request: Call, class_parameters: dict[str, Any]) -> Any:
-    """The "construct" shape: `module_path.class_name(**class_parameters)`."""
+def construct(adapter: Any, request: Call, class_parameters: dict[str, Any]) -> Any:
+    """The "construct" shape: `module_path.class_name(**class_parameters)`, or, when the
+    adapter defines `construct(step, cls, class_parameters, new, call)`, whatever it makes
+    of it (a PyCaret experiment is built without arguments, then set up with them).
+    `new(arguments)` is the checked construction of the class; `call(obj, method,
+    arguments)` a checked method call whose faults name classParameters."""
     owner, qualified = _class_of(request)
     if inspect.ismodule(owner) or not callable(owner):
         raise Failure(f"class: {qualified} is a {type(owner).__name__}, not a class")
-    return _checked_call(owner, class_parameters, "classParameters", qualified)
+
+    def new(arguments: dict[str, Any]) -> Any:
+        return _checked_call(owner, arguments, "classParameters", qualified)
+
+    custom = getattr(adapter, "construct", None)
+    if custom is None:
+        return new(class_parameters)
+
+    def checked(obj: Any, name: str, given: dict[str, Any]) -> Any:
+        bound = _attribute(obj, name, "method", qualified)
+        return _checked_call(bound, given, "classParameters", f"{qualified}.{name}")
+
+    try:
+        return custom(request.step, owner, class_parameters, new, checked)
+    except Failure:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        raise Failure(f"{qualified}: {name}: {exc}", _trace(exc, ""), name) from None
 
 
 def invoke(target: Any, method: str, method_parameters: dict[str, Any], where: str) -> Any:
@@ -444,7 +466,8 @@ def call(request: Call, parameters: dict[str, Any], out: Path) -> tuple[Any, dic
     toolkit's adapter decides (`outcome`, `natural`), plotted when asked."""
     adapter = importlib.import_module(request.adapter)
     if request.shape == "construct":
-        target, result = construct(request, parameters.get("classParameters") or {}), None
+        target = construct(adapter, request, parameters.get("classParameters") or {})
+        result = None
     elif request.shape == "invoke":
         target = parameters["target"]
         method = str(request.method)

@@ -21,17 +21,6 @@ PROGRESS = "progress.jsonl"  # progress events the child appends, which its work
 # server's settings, none of which reaches the child.
 PROGRESS_ENV = "STEP_PROGRESS_FILE"
 RESPONSE = "response"
-#: The keys of a step's metadata a toolkit adapter may report (`outcome`): anything else the
-#: child reports is dropped (the child runs user code, so its report is not trusted).
-ADAPTER_METADATA = (
-    "metrics",
-    "history",
-    "bestParams",
-    "bestScore",
-    "cvResults",
-    "trials",
-    "objective",
-)
 MAX_ADAPTER_METADATA = 64 * 1024  # bytes of JSON
 MAX_PROGRESS = 4 * 1024  # bytes of one progress event
 FILENAME = "<function>"  # the name user code has in tracebacks
@@ -110,6 +99,10 @@ class Call:
     parameters: dict[str, Any]
     adapter: str
     plot: str | None = None
+    # The keys of the step's metadata the adapter may report (its toolkit's declaration,
+    # `Toolkit.metadata`): anything else the child reports is dropped, for the child runs
+    # user code and its report is not trusted.
+    metadata: tuple[str, ...] = ()
 
 
 @dataclass

@@ -5,8 +5,10 @@ A toolkit module (`toolkits/scikitlearn.py`, ...) declares a `TOOLKIT` (the pack
 environment its sandboxed child needs) and the hooks its sandboxed child calls: always
 `natural(value)` (the value in its natural, storable form) and `plot(value, path)` (a PNG of
 it); when defined, `outcome(step, target, result)` (what a step keeps, and metadata such as
-metrics), `extra_arguments(step, target, method, arguments)` (e.g. a progress callback) and
-`invoke(step, target, method, arguments, call)` (runs an "invoke" call itself: a search).
+metrics), `extra_arguments(step, target, method, arguments)` (e.g. a progress callback),
+`invoke(step, target, method, arguments, call)` (runs an "invoke" call itself: a search) and
+`construct(step, cls, class_parameters, new, call)` (builds a model step's object itself: a
+PyCaret experiment, then its `setup`).
 docs/architecture.md, "Toolkit protocol", has the whole picture. An adapter that stores
 its toolkit's objects its own way (Keras models as `.keras`) declares those formats on its
 `TOOLKIT` (`formats`) and the codecs themselves as its module's `CODECS` (core/formats.py).
@@ -42,6 +44,9 @@ class Toolkit:
     # adapter module's `CODECS` (core/formats.py), imported only by a job that saves a value
     # of this toolkit or loads one of these formats.
     formats: Mapping[str, str] = field(default_factory=dict)
+    # The keys of a step's metadata its adapter reports (`outcome`): "metrics", "history",
+    # ... Only these are kept of what the sandboxed child reports (sandbox/protocol.py).
+    metadata: tuple[str, ...] = ()
 
     @property
     def family(self) -> SandboxFamily:

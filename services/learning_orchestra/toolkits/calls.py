@@ -306,6 +306,7 @@ def _call(
         parameters=references.resolve(given, sandbox.stage, Expression),
         adapter=kit.adapter,
         plot=image,
+        metadata=kit.metadata,
     )
     report = sandbox.run(call)
     files = sandbox.collect(ctx.output_dir, keep=[image] if image else [])

@@ -16,6 +16,7 @@ TOOLKIT = Toolkit(
     distributions=("scikit-learn", "numpy", "scipy", "pandas", "matplotlib"),
     adapter=__name__,
     preimport=("sklearn", "sklearn.base"),
+    metadata=("metrics", "bestParams", "bestScore", "cvResults"),
 )
 
 

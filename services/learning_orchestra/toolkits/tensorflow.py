@@ -30,6 +30,7 @@ TOOLKIT = Toolkit(
     env={"TF_CPP_MIN_LOG_LEVEL": "2"},  # keep functionMessage readable
     preimport=("tensorflow",),
     formats={"keras": "model.keras"},
+    metadata=("metrics", "history", "bestParams", "bestScore", "trials", "objective"),
 )
 
 

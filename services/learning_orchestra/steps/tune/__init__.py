@@ -1,4 +1,4 @@
-"""tune service: `tune/{scikitlearn,tensorflow}` — a hyper-parameter search on a stored model.
+"""tune service: `tune/{scikitlearn,tensorflow,pycaret}`: hyper-parameter searches.
 
 - `tune/scikitlearn` — `parentName` is a model step holding a search estimator
   (`sklearn.model_selection.GridSearchCV` or `RandomizedSearchCV`, whose `estimator` is an
@@ -12,6 +12,12 @@
   a trial on a fresh clone of the parent, and the best trial's fitted model is kept, with
   `trials`, `bestParams`, `bestScore` and `objective` in the metadata
   (toolkits/tensorflow.py; docs/api.md, "Model steps").
+- `tune/pycaret` — `parentName` is the experiment (a model/pycaret step, loaded with its
+  data: setup and the train step do not run again) and `method` is `tune_model` with
+  `estimator: "$trained"`; the tuned estimator is kept, with PyCaret's CV table (`pull()`)
+  as `cvResults` and the experiment's `sessionId` in the metadata (toolkits/pycaret.py).
+- `tune/autokeras` answers 404 on every method, saying that AutoKeras searches in
+  `train/autokeras` (steps/tune/autokeras.py).
 """
 
 from __future__ import annotations
@@ -49,6 +55,17 @@ STEP_TYPES = [
             },
         },
     ),
+    method_step_type(
+        "tune",
+        "pycaret",
+        example={
+            "name": "titanic_tuned",
+            "modelName": "titanic_experiment",
+            "parentName": "titanic_experiment",
+            "method": "tune_model",
+            "methodParameters": {"estimator": "$titanic_best", "fold": 3, "n_iter": 5},
+        },
+    ),
 ]
 
 
@@ -57,4 +74,8 @@ def __getattr__(name: str) -> Any:
         from ...core.api import lazy_app
 
         return lazy_app("tune")
+    if name == "ROUTERS":  # imported on demand: worker processes importing jobs never need it
+        from .autokeras import router
+
+        return [router]
     raise AttributeError(name)
