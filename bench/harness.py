@@ -8,10 +8,13 @@ Nothing here knows a case. A case measures its subject and its limit interleaved
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
+import platform
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +27,7 @@ import psutil
 
 BASE = "/api/learningOrchestra/v1"
 MB = 2**20
+ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -145,6 +149,28 @@ def print_table(rows: Sequence[Row], out: Callable[[str], object] = print) -> No
             {True: "yes", False: "**no**", None: "—"}[row.met],
         ]
         out("| " + " | ".join(cells) + " |")
+
+
+def header(command: str) -> list[str]:
+    """Where and what was measured, above a table: `command`, date, commit, machine, and the
+    server's code if it is not this tree's (`PYTHONPATH=/elsewhere/services ./run.sh bench`,
+    see docs/development.md)."""
+
+    def output(*command: str) -> str:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+        return result.stdout.strip()
+
+    commit = output("git", "-C", str(ROOT), "describe", "--always", "--dirty") or "?"
+    code = output(sys.executable, "-c", "import learning_orchestra as m; print(m.__path__[0])")
+    if code and not Path(code).is_relative_to(ROOT):
+        commit += f" (the server's code: {code})"
+    return [
+        f"`{command}`: "
+        f"{datetime.datetime.now().isoformat(timespec='minutes')}, commit {commit}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f} at the end",
+        "",
+    ]
 
 
 # -- processes ------------------------------------------------------------------------------

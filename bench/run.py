@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -50,11 +48,13 @@ import pyarrow.parquet as pq
 from bench.harness import (
     BASE,
     MB,
+    ROOT,
     PeakRss,
     Process,
     Row,
     at_most,
     free_port,
+    header,
     interleaved,
     percentile,
     print_table,
@@ -64,8 +64,6 @@ from bench.harness import (
     timed,
     timed_ms,
 )
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -497,27 +495,6 @@ def stall(lo: Lo, sizes: Sizes) -> list[Row]:
 
 
 # -- main ----------------------------------------------------------------------------------
-def header(sizes: Sizes) -> list[str]:
-    """Where and what was measured: date, commit, machine, and the server's code if it is not
-    this tree's (`PYTHONPATH=/elsewhere/services ./run.sh bench`, see docs/development.md)."""
-
-    def output(*command: str) -> str:
-        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
-        return result.stdout.strip()
-
-    commit = output("git", "-C", str(ROOT), "describe", "--always", "--dirty") or "?"
-    code = output(sys.executable, "-c", "import learning_orchestra as m; print(m.__path__[0])")
-    if code and not Path(code).is_relative_to(ROOT):
-        commit += f" (the server's code: {code})"
-    return [
-        f"`./run.sh bench{' --quick' if sizes is QUICK else ''}`: "
-        f"{datetime.datetime.now().isoformat(timespec='minutes')}, commit {commit}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {os.getloadavg()[0]:.1f} at the end",
-        "",
-    ]
-
-
 def run_cases(folder: Path, sizes: Sizes) -> list[Row]:
     log("start and idle")
     rows = start_and_idle(folder, sizes)
@@ -556,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lo-bench-") as tmp:
         rows = run_cases(Path(tmp), sizes)
     signal.alarm(0)
-    lines: list[str] = header(sizes)
+    lines = header(f"./run.sh bench{' --quick' if args.quick else ''}")
     print_table(rows, lines.append)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
