@@ -47,7 +47,7 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import MB, ROOT, Row, header, print_table, ratio_at_most, running
+from bench.harness import MB, ROOT, Row, emit, header, ratio_at_most, running
 
 if TYPE_CHECKING:
     from bench.run import Lo
@@ -650,11 +650,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     lines = header(command)
     lines[0] += f", {versions()}, {time.monotonic() - started:.0f} s in all"
-    print_table(rows, lines.append)
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, rows, args.output)
     return 0
 
 

@@ -173,6 +173,15 @@ def header(command: str) -> list[str]:
     ]
 
 
+def emit(lines: list[str], rows: Sequence[Row], output: Path | None) -> None:
+    """The header `lines` and the table of `rows` on stdout, and in `output` if given."""
+    print_table(rows, lines.append)
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if output:
+        output.write_text(text)
+
+
 # -- processes ------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:

@@ -53,11 +53,11 @@ from bench.harness import (
     Process,
     Row,
     at_most,
+    emit,
     free_port,
     header,
     interleaved,
     percentile,
-    print_table,
     ratio_at_least,
     ratio_at_most,
     running,
@@ -534,11 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = run_cases(Path(tmp), sizes)
     signal.alarm(0)
     lines = header(f"./run.sh bench{' --quick' if args.quick else ''}")
-    print_table(rows, lines.append)
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    if args.output:
-        args.output.write_text(text)
+    emit(lines, rows, args.output)
     return 0
 
 
