@@ -643,7 +643,13 @@ async def test_rerun_removes_what_a_crash_left_of_earlier_runs(harness: Harness)
     await harness.submit("succeed", "again", value=1)
     assert (await harness.wait("again"))["status"] == "finished"
     left = harness.volume.root / "scratch" / "again" / "0001-dead"
-    left.mkdir(parents=True)
+    for _ in range(50):  # the finished run's scratch may still be being removed, parent too
+        try:
+            left.mkdir(parents=True)
+            break
+        except FileNotFoundError:
+            await asyncio.sleep(0.01)
+    assert left.is_dir()
     await harness.steps.rerun(TYPES["succeed"], "again", {"value": 2})
     assert not left.exists()
     assert (await harness.wait("again"))["status"] == "finished"
