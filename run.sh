@@ -64,6 +64,18 @@ has_extras() {
     done
 }
 
+# Spark (builder/sparkml) runs on a Java 17 (or 11, 21) runtime, which pip cannot install.
+require_java() {
+    local java=java
+    [ -n "${JAVA_HOME:-}" ] && java=$JAVA_HOME/bin/java
+    if ! command -v "$java" >/dev/null 2>&1; then
+        echo "Spark needs a Java runtime (17 recommended): on Debian/Ubuntu" \
+            "\`apt-get install openjdk-17-jre-headless\`, or set JAVA_HOME" >&2
+        return 1
+    fi
+    "$java" -version 2>&1 | head -1 >&2
+}
+
 # `test` runs phases; each prints its duration, and the first that fails ends the script
 # with its exit status (pytest's 5, "no tests collected", included).
 PHASES=()
@@ -101,12 +113,13 @@ command=${1:-help}
 [ $# -gt 0 ] && shift
 case "$command" in
 local)
-    ensure_venv sklearn,tensorflow,pycaret,autokeras
+    ensure_venv sklearn,tensorflow,pycaret,autokeras,spark
     exec "$VENV/bin/learning-orchestra" serve --host 127.0.0.1 --port "${LO_PORT:-8080}" \
         --data-dir ./data "$@"
     ;;
 test)
-    phase install ensure_venv dev,sklearn,tensorflow,pycaret,autokeras
+    phase install ensure_venv dev,sklearn,tensorflow,pycaret,autokeras,spark
+    phase java require_java
     phase "ruff check" "$VENV/bin/ruff" check services client tests bench examples
     phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench examples
     phase mypy "$VENV/bin/mypy" services client
@@ -119,7 +132,7 @@ test)
     phase_summary
     ;;
 bench)
-    ensure_venv dev,sklearn,tensorflow,pycaret,autokeras
+    ensure_venv dev,sklearn,tensorflow,pycaret,autokeras,spark
     exec "$VENV/bin/python" -m bench.run "$@"
     ;;
 deploy)

@@ -131,3 +131,24 @@ def report_progress(ctx: JobContext) -> Output:
         ctx.progress(done=i + 1)
     time.sleep(0.5)
     return Output(kind="object", format="raw")
+
+
+def produce_outputs(ctx: JobContext) -> None:
+    """A multi-output job: output `{name}{key}` holds `key`, in order. The output of key
+    `fail` fails, that of `skip` is never reported, `boom` raises after the first output,
+    and with `gate` (a path) each output waits for the file `{gate}.{key}` first."""
+    params = ctx.parameters
+    for index, (name, key) in enumerate(ctx.outputs.items()):
+        ctx.progress(output=key)
+        print(f"making {key}")
+        while params.get("gate") and not Path(f"{params['gate']}.{key}").exists():
+            time.sleep(0.05)
+        if key == params.get("fail"):
+            ctx.fail_output(name, f"{key} cannot be produced")
+            continue
+        if key == params.get("skip"):
+            continue
+        if params.get("boom") and index == 1:
+            raise ValueError("boom after the first output")
+        (ctx.output_dir_for(name) / "out.txt").write_text(key)
+        ctx.commit_output(name, Output(kind="object", format="raw", metadata={"key": key}))

@@ -140,3 +140,11 @@ def test_every_post_body_has_an_example_that_its_model_accepts(generated: dict[s
             models[path].model_validate(example)  # raises, naming the field, if invalid
             checked += 1
     assert checked >= len(models)
+
+
+def test_a_single_service_documents_the_whole_api_the_gateway_presents(
+    generated: dict[str, Any],
+) -> None:
+    # The gateway sends /openapi.json to one service (gateway/krakend.json): its Swagger UI
+    # must show every route, not only that service's.
+    assert create_app(["observe"]).openapi()["paths"].keys() == generated["paths"].keys()

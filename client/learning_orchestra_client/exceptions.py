@@ -89,6 +89,13 @@ class ServerError(LearningOrchestraError):
     """HTTP 5xx: the server (or a gateway in front of it) failed."""
 
 
+#: Step types that cannot be re-run (PATCH answers 405), and how to run them again.
+NOT_RERUNNABLE = {
+    "builder/sparkml": "delete the builder's outputs and run it again (REST: DELETE each "
+    "output, then POST)",
+}
+
+
 class StepFailed(LearningOrchestraError):
     """A step you waited for ended ``failed``.
 
@@ -121,10 +128,12 @@ class StepFailed(LearningOrchestraError):
                 + self.traceback.rstrip()
             )
         if self.status == "failed":
-            text += (
-                "\n\nHint: fix the cause and re-run the step with its parameters changed "
-                "(Orchestra: step.rerun(...); REST: PATCH), or read what it printed (step.logs())."
+            again = NOT_RERUNNABLE.get(
+                str(self.metadata.get("type")),
+                "re-run the step with its parameters changed (Orchestra: step.rerun(...); "
+                "REST: PATCH)",
             )
+            text += f"\n\nHint: fix the cause and {again}, or read what it printed (step.logs())."
         return text
 
 

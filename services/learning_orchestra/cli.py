@@ -1,4 +1,4 @@
-"""`learning-orchestra`: run the server, or print its OpenAPI document.
+"""`learning-orchestra`: run the server, or print its OpenAPI document or gateway configuration.
 
 Nothing heavy is imported at module level, on purpose: every job's worker process re-imports
 the `__main__` module (multiprocessing's forkserver prepares each child like that), and
@@ -63,8 +63,31 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gateway_config(args: argparse.Namespace) -> int:
+    from .gateway import krakend_json
+
+    try:
+        text = krakend_json(
+            host_pattern=args.host_pattern,
+            port=args.port,
+            shared_service=args.shared_service,
+            max_upload_mb=args.max_upload_mb,
+            gateway_port=args.gateway_port,
+        )
+    except ValueError as exc:
+        sys.stderr.write(f"learning-orchestra gateway-config: error: {exc}\n")
+        return 2
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    from .core.api import SERVICES  # here, not at module level: see the module's docstring
+    # here, not at module level: see the module's docstring
+    from .core.api import SERVICES
+    from .gateway import GATEWAY_PORT, HOST_PATTERN, SERVICE_PORT, SHARED_SERVICE
 
     parser = argparse.ArgumentParser(prog="learning-orchestra", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -73,13 +96,52 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--data-dir", help="artifact volume and embedded store (LO_DATA_DIR)")
-    serve.add_argument("--step", choices=SERVICES, help="serve only this step service")
+    serve.add_argument(
+        "--step",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help=f"serve only this step service, as a Swarm service does: {', '.join(SERVICES)}",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document (YAML)")
     openapi.add_argument("--output", "-o", help="write to this file instead of stdout")
     openapi.set_defaults(func=_openapi)
+
+    gateway = commands.add_parser(
+        "gateway-config",
+        help="print the KrakenD configuration (JSON) routing every step service's routes",
+        description="The KrakenD 2.x configuration of a Swarm stack with one service per step "
+        "(gateway/README.md); gateway/krakend.json is this command's output with the defaults.",
+    )
+    gateway.add_argument("--output", "-o", help="write to this file instead of stdout")
+    gateway.add_argument(
+        "--host-pattern",
+        default=HOST_PATTERN,
+        help="each step service's URL: {service} is its name (dataset, train, ...), {port} "
+        "--port (default: %(default)s)",
+    )
+    gateway.add_argument(
+        "--port", type=int, default=SERVICE_PORT, help="the step services' port (%(default)s)"
+    )
+    gateway.add_argument(
+        "--shared-service",
+        choices=SERVICES,
+        default=SHARED_SERVICE,
+        metavar="SERVICE",
+        help="the service answering the routes every service serves: /health, /ready, "
+        "/openapi.json, /docs, /redoc (default: %(default)s)",
+    )
+    gateway.add_argument(
+        "--max-upload-mb",
+        type=int,
+        help="the services' LO_MAX_UPLOAD_MB, for the gateway's body limit (default: its default)",
+    )
+    gateway.add_argument(
+        "--gateway-port", type=int, default=GATEWAY_PORT, help="KrakenD's port (%(default)s)"
+    )
+    gateway.set_defaults(func=_gateway_config)
 
     args = parser.parse_args(argv)
     result: int = args.func(args)

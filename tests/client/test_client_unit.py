@@ -420,6 +420,12 @@ def test_wait_on_failed_step_raises_step_failed_with_server_reason() -> None:
     assert "rerun" in text and "logs()" in text
 
 
+def test_the_hint_of_a_failed_step_that_cannot_be_rerun_says_how_to_run_it_again() -> None:
+    failed = meta("tLR", "failed", exception="modelingCode must define features_training")
+    text = str(StepFailed("tLR", {**failed, "type": "builder/sparkml"}))
+    assert "delete the builder's outputs and run it again" in text and "rerun" not in text
+
+
 def test_wait_on_cancelled_step_raises_step_cancelled() -> None:
     rec = scripted(answer(200, meta("t", "cancelled", exception="cancelled by the user")))
     with pytest.raises(StepCancelled) as caught:

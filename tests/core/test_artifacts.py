@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from learning_orchestra.core import artifacts
 from learning_orchestra.core.artifacts import (
     MANIFEST,
     ArtifactVolume,
@@ -46,11 +47,11 @@ def stage(volume: ArtifactVolume, name: str, run: str, files: dict[str, bytes]) 
 PAYLOAD = {"table.parquet": b"PAR1 rows", "sub/model.bin": b"\x00\x01weights", "empty": b""}
 
 
-def committed(volume: ArtifactVolume, name: str = "titanic", run: str = "r1") -> Path:
+def committed(
+    volume: ArtifactVolume, name: str = "titanic", run: str = "r1", fmt: str = "parquet"
+) -> Path:
     staging = stage(volume, name, run, PAYLOAD)
-    return volume.commit(
-        name, run, staging, kind="table", fmt="parquet", libraries={"pyarrow": "15.0"}
-    )
+    return volume.commit(name, run, staging, kind="table", fmt=fmt, libraries={"pyarrow": "15.0"})
 
 
 def tree(root: Path) -> set[str]:
@@ -190,11 +191,28 @@ def test_verify_detects_a_modified_payload_file(volume: ArtifactVolume, rel: str
 
 
 def test_verify_detects_a_same_size_change(volume: ArtifactVolume) -> None:
-    final = committed(volume)
-    data = bytearray((final / "table.parquet").read_bytes())
+    final = committed(volume, fmt="joblib")
+    data = bytearray((final / "sub" / "model.bin").read_bytes())
     data[0] ^= 1
-    (final / "table.parquet").write_bytes(bytes(data))
+    (final / "sub" / "model.bin").write_bytes(bytes(data))
     with pytest.raises(TamperedArtifact):
+        volume.verify("titanic", "r1")
+
+
+def test_verify_checks_a_table_by_its_signed_sizes_without_hashing_it(
+    volume: ArtifactVolume, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A table is read by every step that uses it: hashing it each time would cost a read.
+    final = committed(volume)
+    assert volume.manifest("titanic", "r1")["sizes"]["table.parquet"] == len(b"PAR1 rows")
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"{path} was hashed")
+
+    monkeypatch.setattr(artifacts, "sha256_file", no_hashing)
+    assert volume.verify("titanic", "r1")["format"] == "parquet"
+    (final / "table.parquet").write_bytes(b"PAR1 rows, and more")
+    with pytest.raises(TamperedArtifact, match=r"table\.parquet"):
         volume.verify("titanic", "r1")
 
 

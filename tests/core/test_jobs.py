@@ -54,6 +54,29 @@ TYPES = {
     )
     for r in RUNNERS
 }
+
+
+class MultiBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    keys: list[str]
+    parent: str | None = None
+    fail: str | None = None
+    skip: str | None = None
+    boom: bool = False
+    gate: str | None = None
+
+
+# A multi-output job (StepType.outputs): output `{name}{key}` per key (tests.runners).
+TYPES["multi"] = StepType(
+    step="test",
+    tool="multi",
+    request=MultiBody,
+    runner="tests.runners:produce_outputs",
+    parent_fields=("parent",),
+    patchable=False,
+    outputs=lambda body: {f"{body['name']}{key}": key for key in body["keys"]},
+)
 # The same runner under another step kind: LO_MAX_JOBS is one budget for every kind.
 TYPES["sleep_elsewhere"] = StepType(
     step="elsewhere", tool="sleep", request=Body, runner="tests.runners:sleep"
@@ -653,3 +676,165 @@ async def test_rerun_removes_what_a_crash_left_of_earlier_runs(harness: Harness)
     await harness.steps.rerun(TYPES["succeed"], "again", {"value": 2})
     assert not left.exists()
     assert (await harness.wait("again"))["status"] == "finished"
+
+
+# -- multi-output jobs (builder/sparkml) ---------------------------------------------------------
+async def submit_outputs(harness: Harness, name: str, **params: Any) -> list[dict[str, Any]]:
+    return await harness.steps.create_outputs(TYPES["multi"], {"name": name, **params})
+
+
+async def wait_status(harness: Harness, name: str, status: str, **fields: Any) -> dict[str, Any]:
+    """Step `name`'s document once it has `status` (and the given `fields`)."""
+
+    def reached(doc: dict[str, Any]) -> bool:
+        return doc["status"] == status and all(doc.get(k) == v for k, v in fields.items())
+
+    async with harness.store.watch(name) as changes:
+        while not reached(doc := await harness.store.get(name)):
+            await changes.next(0.5)
+    return doc
+
+
+async def test_a_multi_output_job_records_each_output_as_soon_as_it_is_committed(
+    harness: Harness, tmp_path: Path
+) -> None:
+    gate = str(tmp_path / "gate")
+    docs = await submit_outputs(harness, "m", keys=["A", "B", "C"], gate=gate)
+    assert [d["name"] for d in docs] == ["mA", "mB", "mC"]
+    assert all(d["status"] == "pending" for d in docs)  # all recorded before the answer
+    Path(f"{gate}.A").touch()
+    first = await harness.wait("mA")
+    assert first["status"] == "finished" and first["key"] == "A"
+    # B waits for its gate: the job still runs for it, under the same run and lease
+    second = await wait_status(harness, "mB", "running", progress={"output": "B"})
+    assert second["_lease"]["run"] == first["_artifact"]
+    Path(f"{gate}.B").touch()
+    Path(f"{gate}.C").touch()
+    for key in "BC":
+        doc = await harness.wait(f"m{key}")
+        assert doc["status"] == "finished" and doc["key"] == key and doc["runs"] == 1
+        folder = harness.volume.artifact_dir(doc["name"], doc["_artifact"])
+        assert (folder / "out.txt").read_text() == key
+        (record,) = await harness.store.runs(doc["name"])
+        assert record["artifact"]["run"] == doc["_artifact"]
+        assert "making A" in record["functionMessage"]  # one log for the job
+    while "mA" in harness.supervisor.jobs:  # the job ends after its last output
+        await asyncio.sleep(0.05)
+    assert not (harness.volume.root / "scratch" / "mA").exists()
+
+
+async def test_outputs_a_job_fails_or_leaves_out_fail_alone(harness: Harness) -> None:
+    await submit_outputs(harness, "f", keys=["A", "B", "C"], fail="B", skip="C")
+    assert (await harness.wait("fA"))["status"] == "finished"
+    failed = await harness.wait("fB")
+    assert failed["status"] == "failed" and failed["exception"] == "B cannot be produced"
+    left = await harness.wait("fC")
+    assert left["status"] == "failed" and "without producing this output" in left["exception"]
+
+
+async def test_a_job_that_raises_fails_the_outputs_it_did_not_commit(harness: Harness) -> None:
+    await submit_outputs(harness, "b", keys=["A", "B", "C"], boom=True)
+    assert (await harness.wait("bA"))["status"] == "finished"
+    for name in ("bB", "bC"):
+        doc = await harness.wait(name)
+        assert doc["exception"] == "ValueError: boom after the first output"
+        assert "raise ValueError" in doc["traceback"]
+
+
+async def test_outputs_are_all_recorded_or_none(harness: Harness) -> None:
+    await harness.submit("succeed", "tB")
+    with pytest.raises(Conflict, match="'tB' is already taken"):
+        await submit_outputs(harness, "t", keys=["A", "B", "C"])
+    assert await harness.store.get("tA") is None and await harness.store.get("tC") is None
+    with pytest.raises(Invalid, match=r"name: the output name 'x+A' made from it") as caught:
+        await submit_outputs(harness, "x" * 128, keys=["A"])
+    assert caught.value.detail == {"field": "name", "name": "x" * 128 + "A"}
+
+
+async def test_cancelling_one_output_cancels_the_job(harness: Harness, tmp_path: Path) -> None:
+    gate = str(tmp_path / "gate")
+    await submit_outputs(harness, "c", keys=["A", "B", "C"], gate=gate)
+    Path(f"{gate}.A").touch()
+    assert (await harness.wait("cA"))["status"] == "finished"
+    doc = await harness.steps.cancel(None, "cC")
+    assert doc["status"] == "cancelled" and doc["exception"] == "cancelled: by request"
+    assert (await harness.wait("cB"))["status"] == "cancelled"
+    assert (await harness.store.get("cA"))["status"] == "finished"  # committed: kept
+
+
+async def test_deleting_one_output_lets_the_job_go_on(harness: Harness, tmp_path: Path) -> None:
+    gate = str(tmp_path / "gate")
+    await submit_outputs(harness, "d", keys=["A", "B", "C"], gate=gate)
+    await wait_status(harness, "dA", "running", progress={"output": "A"})
+    await harness.steps.delete(None, "dB")
+    for key in "ABC":
+        Path(f"{gate}.{key}").touch()
+    assert (await harness.wait("dA"))["status"] == "finished"
+    assert (await harness.wait("dC"))["status"] == "finished"
+    assert await harness.store.get("dB") is None
+    assert not (harness.volume.root / "artifacts" / "dB").exists()
+
+
+async def test_deleting_every_output_left_stops_the_job(harness: Harness, tmp_path: Path) -> None:
+    gate = str(tmp_path / "gate")
+    await submit_outputs(harness, "e", keys=["A", "B"], gate=gate)
+    await wait_status(harness, "eA", "running", progress={"output": "A"})
+    job = harness.supervisor.jobs["eA"]
+    await harness.steps.delete(None, "eA")
+    await harness.steps.delete(None, "eB")
+    await asyncio.wait_for(asyncio.to_thread(job.process.join, 10), 15)
+    assert job.cancel_reason == "the outputs the job had left to produce were deleted"
+
+
+async def test_a_pending_output_cancelled_before_the_start_is_left_out(harness: Harness) -> None:
+    await harness.submit("sleep", "slow", value=1)
+    await submit_outputs(harness, "p", keys=["A", "B", "C"], parent="slow")
+    await harness.steps.cancel(None, "pB")
+    assert (await harness.wait("pA"))["status"] == "finished"
+    assert (await harness.wait("pC"))["status"] == "finished"
+    (record,) = await harness.store.runs("pA")
+    assert "making B" not in record["functionMessage"]
+    assert (await harness.store.get("pB"))["status"] == "cancelled"
+
+
+async def test_a_failed_parent_fails_every_waiting_output(harness: Harness) -> None:
+    await harness.submit("sleep", "doomed", value=30)
+    await submit_outputs(harness, "w", keys=["A", "B"], parent="doomed")
+    await harness.steps.cancel(None, "doomed")
+    for name in ("wA", "wB"):
+        doc = await harness.wait(name)
+        assert doc["status"] == "failed" and "parent step 'doomed' cancelled" in doc["exception"]
+
+
+async def test_stopping_the_server_interrupts_every_output_left(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    await h.store.open()
+    await h.supervisor.start()
+    await submit_outputs(h, "s", keys=["A", "B"], gate=str(tmp_path / "gate"))
+    await wait_status(h, "sB", "running", progress={"output": "A"})
+    await h.supervisor.stop()
+    for name in ("sA", "sB"):
+        doc = await h.store.get(name)
+        assert doc["status"] == "failed" and "interrupted" in doc["exception"]
+    await h.store.close()
+
+
+async def test_a_name_a_job_still_works_under_waits_for_that_job(
+    harness: Harness, tmp_path: Path
+) -> None:
+    # The job works in its first output's scratch folder, under that name's log: deleting
+    # that output leaves them to the job, and a new step of the same name waits for its end.
+    gate = str(tmp_path / "gate")
+    await submit_outputs(harness, "n", keys=["A", "B"], gate=gate)
+    await wait_status(harness, "nA", "running", progress={"output": "A"})
+    await harness.steps.delete(None, "nA")
+    assert (harness.volume.root / "scratch" / "nA").exists()
+    await harness.submit("succeed", "nA", value=1)
+    await asyncio.sleep(1.5)  # claim passes go by: the job of the old "nA" still runs
+    assert (await harness.store.get("nA"))["status"] == "pending"
+    for key in "AB":
+        Path(f"{gate}.{key}").touch()
+    assert (await harness.wait("nB"))["status"] == "finished"  # the job went on
+    assert (await harness.wait("nA"))["status"] == "finished"

@@ -148,6 +148,20 @@ async def test_concurrent_inserts_exactly_one_wins(store: Store) -> None:
     assert names(await store.find()) == ["race"]
 
 
+async def test_insert_many_records_all_or_none(store: Store) -> None:
+    """The outputs of one multi-output job are recorded together, or none of them."""
+    async with store.watch() as changes:
+        inserted = await store.insert_many([step("outA"), step("outB")])
+        assert names(inserted) == ["outA", "outB"]
+        assert {(await changes.next(5))["name"] for _ in range(2)} == {"outA", "outB"}
+    with pytest.raises(NameTaken) as raised:
+        await store.insert_many([step("outC"), step("outB", "model/scikitlearn"), step("outD")])
+    assert raised.value.detail == {"name": "outB"}
+    assert names(await store.find()) == ["outA", "outB"]  # outC was not left behind
+    got = await store.get("outB")
+    assert got is not None and got["type"] == "dataset/csv"
+
+
 # -- find ---------------------------------------------------------------------------------------
 async def test_find_in_creation_order_with_filters(store: Store) -> None:
     # Inserted out of order: creation order is `_created`, not insertion order.

@@ -33,6 +33,7 @@ from learning_orchestra.core.tables import (
     OPERATORS,
     TABLE_FILE,
     ScanTimeout,
+    csv_chunks,
     dumps,
     parse_query,
     read_page,
@@ -701,6 +702,15 @@ def test_a_huge_skip_with_a_query_reads_only_its_columns(tmp_path: Path) -> None
     )
     assert read_page(path, skip=10**18, limit=5, query={"n": {"$gte": 0}}) == []
     assert read_page(path, skip=60, limit=3, query={"n": {"$gte": 0}}) == rows[60:63]
+
+
+def test_csv_holds_nested_values_as_json(tmp_path: Path) -> None:
+    # builder/sparkml's prediction tables have array columns (probability vectors)
+    schema = pa.schema([("p", pa.list_(pa.float64())), ("n", pa.int64())])
+    path = write(
+        tmp_path / "t.parquet", [{"p": [0.25, 0.75], "n": 1}, {"p": None, "n": 2}], schema, 1
+    )
+    assert b"".join(csv_chunks(path)).decode().splitlines() == ['"p","n"', '"[0.25, 0.75]",1', ",2"]
 
 
 def test_the_footer_cache_sees_a_changed_file(tmp_path: Path) -> None:

@@ -6,11 +6,15 @@ embedded all-in-one server of `learning-orchestra serve`.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hmac
 import importlib
 import logging
+import pkgutil
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -35,8 +39,10 @@ from .store import store_from_url
 
 log = logging.getLogger(__name__)
 
-# every step service implemented so far
-SERVICES = (
+#: LO's pipeline order: services are mounted (and listed in /docs) in this order where they
+#: have a place in it, any other after them by name. It orders; it does not decide which
+#: services exist: `step_services` does.
+PIPELINE_ORDER = (
     "dataset",
     "transform",
     "explore",
@@ -51,7 +57,51 @@ SERVICES = (
 )
 
 
+#: What a step service declares at its top level (its StepTypes, its plain routers).
+SERVICE_DECLARATIONS = frozenset({"STEP_TYPES", "ROUTERS"})
+
+
+def _declares_service(source: Path) -> bool:
+    """Whether the module at `source` assigns STEP_TYPES or ROUTERS at its top level."""
+    for node in ast.parse(source.read_text(encoding="utf-8"), str(source)).body:
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id in SERVICE_DECLARATIONS for t in targets):
+            return True
+    return False
+
+
+def step_services() -> tuple[str, ...]:
+    """Every step service: each module or package of `learning_orchestra.steps` that declares
+    STEP_TYPES or ROUTERS (a package in its `__init__.py`).
+
+    A step package added there is a service (served, documented, routed by the gateway) with
+    nothing else to list. The modules are read, not imported: importing would load whatever a
+    helper module of steps/ imports (steps/spark_tables.py: pyarrow) into every API process,
+    and each service's declarations into every single-service process."""
+    from .. import steps
+
+    folder = Path(steps.__file__).parent
+    names = [
+        module.name
+        for module in pkgutil.iter_modules([str(folder)])
+        if _declares_service(
+            folder / module.name / "__init__.py" if module.ispkg else folder / f"{module.name}.py"
+        )
+    ]
+    rank = {name: i for i, name in enumerate(PIPELINE_ORDER)}
+    return tuple(sorted(names, key=lambda name: (rank.get(name, len(rank)), name)))
+
+
+SERVICES = step_services()
+
+
 def service_module(name: str) -> Any:
+    """The module of step service `name` (its STEP_TYPES, ROUTERS, SCHEMAS)."""
     if name not in SERVICES:
         raise ValueError(f"unknown step service {name!r}; known: {', '.join(SERVICES)}")
     return importlib.import_module(f"learning_orchestra.steps.{name}")
@@ -152,6 +202,13 @@ def _document_schemas(app: FastAPI, models: Sequence[type[BaseModel]]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+@functools.cache
+def _whole_api_document() -> dict[str, Any]:
+    from .openapi import openapi_document
+
+    return openapi_document()
+
+
 def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> FastAPI:
     """An app serving `services` (default: all) under the API base path."""
     names = list(services or SERVICES)
@@ -190,6 +247,10 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
     _install_error_handlers(app)
     install_docs(app)
     _document_schemas(app, [*ANSWERS, *(m for mod in modules for m in getattr(mod, "SCHEMAS", ()))])
+    if set(names) != set(SERVICES):
+        # Behind the gateway (gateway/krakend.json) one service answers /openapi.json and
+        # /docs for all: each documents the whole API, the one the gateway presents.
+        app.openapi = _whole_api_document  # type: ignore[method-assign]
     # Added last = runs first: the edge guard refuses cross-site requests, body types a route
     # does not take and rebinding Hosts before CORS or any route sees them (core/edge.py).
     edge_settings = settings or get_settings()

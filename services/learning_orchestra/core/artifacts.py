@@ -41,6 +41,10 @@ MANIFEST = "manifest.json"
 CHUNK = 1 << 20
 
 
+#: Formats whose files `verify` checks by their signed sizes rather than by hashing them.
+SIZE_CHECKED_FORMATS = frozenset({"parquet"})
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -221,11 +225,8 @@ class ArtifactVolume:
                 f"{name!r} wrote a file named {MANIFEST}, a name the data volume keeps for its "
                 "own manifest: give the file another name"
             )
-        files = {
-            str(p.relative_to(staging)): sha256_file(p)
-            for p in sorted(staging.rglob("*"))
-            if p.is_file()
-        }
+        paths = [p for p in sorted(staging.rglob("*")) if p.is_file()]
+        files = {str(p.relative_to(staging)): sha256_file(p) for p in paths}
         manifest: dict[str, Any] = {
             "name": name,
             "run": run,
@@ -233,6 +234,7 @@ class ArtifactVolume:
             "format": fmt,
             "created": time.time(),
             "files": files,
+            "sizes": {str(p.relative_to(staging)): p.stat().st_size for p in paths},
             "libraries": libraries or {},
         }
         manifest["hmac"] = self._sign(manifest)
@@ -252,8 +254,14 @@ class ArtifactVolume:
         return manifest
 
     def verify(self, name: str, run: str) -> dict[str, Any]:
-        """The manifest, after checking its signature, every file's checksum, and that the
-        folder holds no file the manifest does not list."""
+        """The manifest, after checking its signature, every file, and that the folder holds
+        no file the manifest does not list.
+
+        Files are checked against their checksums, computed once at commit — except a
+        table's (format "parquet", possibly gigabytes in many parts, never deserialised into
+        code), whose files are checked against the sizes the signed manifest records: a
+        table is read by every step that uses it, and hashing it each time would cost as
+        much as reading it."""
         try:
             manifest = self.manifest(name, run)
             signature = manifest.get("hmac")
@@ -265,14 +273,18 @@ class ArtifactVolume:
         if not signed:
             raise TamperedArtifact(f"the manifest of {name!r} is not signed by this server")
         folder = self.artifact_dir(name, run)
+        sizes = manifest.get("sizes") if manifest["format"] in SIZE_CHECKED_FORMATS else None
         for rel, digest in manifest["files"].items():
             try:
-                actual = sha256_file(folder / rel)
+                if sizes is not None:
+                    same = (folder / rel).stat().st_size == sizes.get(rel)
+                else:
+                    same = sha256_file(folder / rel) == digest
             except OSError:
                 raise TamperedArtifact(
                     f"{rel} of {name!r} is missing from the data volume"
                 ) from None
-            if actual != digest:
+            if not same:
                 raise TamperedArtifact(f"{rel} of {name!r} was changed after it was written")
         extra = (
             {str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir()}
@@ -376,10 +388,12 @@ class ArtifactVolume:
             elif kind == "logs":
                 self.log_path(name).unlink(missing_ok=True)
 
-    def remove(self, name: str) -> None:
-        """Everything the volume holds for step `name`."""
+    def remove(self, name: str, scratch: bool = True) -> None:
+        """Everything the volume holds for step `name` (but its scratch folders, which a job
+        may still be working in, unless `scratch`)."""
         self.prune(name, None)
         self.log_path(name).unlink(missing_ok=True)
-        self.clear_scratch(name)
+        if scratch:
+            self.clear_scratch(name)
         for upload in (self.root / "uploads").glob(f"{name}.*"):
             upload.unlink(missing_ok=True)

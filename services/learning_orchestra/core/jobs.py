@@ -22,6 +22,15 @@ default executor to the rest of the server. Progress messages are coalesced: at 
 write per `PROGRESS_SECONDS` per job, the last value always written. Hooks (`SupervisorHook`)
 start and stop with the supervisor, e.g. a pool of pre-started processes.
 
+A multi-output job (StepType.outputs, e.g. builder/sparkml) produces several steps, created
+together and each carrying `_group` (every output's name and key). The supervisor that claims
+the first of them claims the others that are still pending in the same pass, under the same
+run id and lease, and runs one worker for them all: each output is recorded `finished` (or
+`failed`) as soon as the worker reports it, so observers of one output need not wait for the
+others; when the job ends, the outputs it did not produce fail with its reason. Cancelling one
+output cancels the job; deleting one only drops it (the job goes on while another output is
+left). The followers' logs are links to the first output's: one log for the job.
+
 A step may also carry a `_job` (set by `StepService.start_job`): another runner to run on the
 step in place, e.g. `transform/dataType` casting a dataset's columns. Such a step is `running`
 and `_queued` until claimed; its job reads the step's own current output (given to the runner
@@ -96,6 +105,22 @@ class Job:
     messages: list[tuple[Any, ...]] = field(default_factory=list)
     progress: dict[str, Any] | None = None  # the latest progress not yet written
     progress_written: float = 0.0  # monotonic time of the last progress write
+    # A multi-output job's outputs, each step's document as claimed (the first is `name`),
+    # and those recorded already (finished or failed) or deleted meanwhile. Empty: one
+    # output, `name`.
+    outputs: dict[str, Doc] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)
+
+    @property
+    def names(self) -> list[str]:
+        """The steps this job writes."""
+        return list(self.outputs) or [self.name]
+
+    @property
+    def open_outputs(self) -> list[str]:
+        """The steps this job still works for: not recorded yet, not deleted."""
+        return [n for n in self.names if n not in self.ended and n not in self.deleted]
 
 
 class SupervisorHook(Protocol):
@@ -235,7 +260,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
-        for job in list(self.jobs.values()):
+        for job in {id(job): job for job in self.jobs.values()}.values():
             job.kill_reason = "interrupted: the server shut down while this step ran"
             self._kill(job)
         if self._job_tasks:
@@ -326,7 +351,7 @@ class Supervisor:
             for name, doc in docs.items()
             if doc["status"] == Status.RUNNING
         }
-        live |= {(job.name, job.run) for job in self.jobs.values()}
+        live |= {(name, job.run) for job in self.jobs.values() for name in job.names}
         uploads = {  # kept while the step's parameters still name its upload (re-runnable)
             Path(str(upload)).name
             for doc in docs.values()
@@ -355,9 +380,19 @@ class Supervisor:
 
     async def _claim_ready(self) -> None:
         ready = await self.store.find(types=self.types, statuses=[Status.PENDING, Status.RUNNING])
+        groups_seen: set[str] = set()
         for doc in ready:
             if doc["status"] == Status.RUNNING and not doc.get("_queued"):
                 continue
+            group = list((doc.get("_group") or {}).get("outputs", {}))
+            if any(name in self.jobs for name in group or [doc["name"]]):
+                # A job here still works under that name (a step deleted, then created again,
+                # while its job ends): its folders and log are the name's until it has ended.
+                continue
+            if group:  # claimed with the first of its job's outputs found pending, or not now
+                if group[0] in groups_seen:
+                    continue
+                groups_seen.add(group[0])
             step_type = self.types[doc["type"]]
             slots = self.slots
             if slots.locked():
@@ -368,14 +403,9 @@ class Supervisor:
             else:
                 parents, problem = await self._parents(doc)
             if parents is None:
-                if problem is not None:
-                    failed = await self.store.update(
-                        doc["name"],
-                        transition(doc, Status.FAILED, exception=problem),
-                        expect={"status": Status.PENDING, "version": doc["version"]},
-                    )
-                    if failed is not None:
-                        await self._record_run(failed)
+                if problem is not None:  # (every pending output of a multi-output job)
+                    for name in group or [doc["name"]]:
+                        await self._fail_pending(name, problem)
                 continue
             started = now()
             run = f"{doc.get('runs', 0) + 1:04d}-{secrets.token_hex(4)}"
@@ -391,10 +421,45 @@ class Supervisor:
             )
             if claimed is None:
                 continue  # another replica took it, or it changed meanwhile
+            outputs = {claimed["name"]: claimed}
+            for other in group:
+                if other not in outputs and (more := await self._claim_output(other, run)):
+                    outputs[other] = more
             await slots.acquire()
-            task = asyncio.create_task(self._run(claimed, run, step_type, parents, slots))
+            task = asyncio.create_task(
+                self._run(claimed, run, step_type, parents, slots, outputs if group else {})
+            )
             self._job_tasks.add(task)
             task.add_done_callback(self._job_tasks.discard)
+
+    async def _fail_pending(self, name: str, problem: str) -> None:
+        """Fail step `name`, if still pending, because it can never run (`problem`)."""
+        doc = await self.store.get(name)
+        if doc is None or doc["status"] != Status.PENDING:
+            return
+        failed = await self.store.update(
+            name,
+            transition(doc, Status.FAILED, exception=problem),
+            expect={"status": Status.PENDING, "version": doc["version"]},
+        )
+        if failed is not None:
+            await self._record_run(failed)
+
+    async def _claim_output(self, name: str, run: str) -> Doc | None:
+        """Claim another output of a multi-output job for run `run`, if it is still pending
+        (not cancelled nor deleted meanwhile, nor claimed by another replica)."""
+        doc = await self.store.get(name)
+        if doc is None or doc["status"] != Status.PENDING:
+            return None
+        return await self.store.update(
+            name,
+            {
+                **transition(doc, Status.RUNNING),
+                "runs": doc.get("runs", 0) + 1,
+                "_lease": self._lease(run),
+            },
+            expect={"status": Status.PENDING, "version": doc["version"]},
+        )
 
     async def _parents(self, doc: Doc) -> tuple[dict[str, Doc] | None, str | None]:
         """(parent documents, None) when all finished; (None, None) to keep waiting;
@@ -427,7 +492,10 @@ class Supervisor:
         step_type: StepType,
         parents: dict[str, Doc],
         slots: asyncio.Semaphore,
+        outputs: dict[str, Doc],
     ) -> None:
+        """Run step `doc` (and, for a multi-output job, the other `outputs` claimed with it:
+        {name: claimed document}, `doc` first) and record the outcome."""
         name = doc["name"]
         job: dict[str, Any] = doc.get("_job") or {}
         try:
@@ -442,28 +510,36 @@ class Supervisor:
                 key=self.volume.key,
                 settings=self.settings,
                 internal=doc.get("_internal", {}),
+                outputs={n: doc["_group"]["outputs"][n] for n in outputs},
             )
-            outcome = await self._execute(spec)
-            await self._finish(doc, run, outcome)
+            outcome = await self._execute(spec, outputs)
+            if not outputs:
+                await self._finish(doc, run, outcome)
+            else:
+                await self._finish_outputs(self.jobs[name], outcome)
         except Exception as exc:  # never leave a step `running` because of our own bug
             log.exception("supervising %s failed", name)
-            failed = await self.store.update(
-                name,
-                transition(
-                    doc, Status.FAILED, exception=f"internal error while running the step: {exc}"
-                ),
-                expect={"_lease.run": run},
-                unset=["_lease", "_cancel", "_job"],
-            )
-            if failed is not None:
-                await self._record_run(failed, doc.get("_job"))
+            for step in outputs.values() or [doc]:
+                failed = await self.store.update(
+                    step["name"],
+                    transition(
+                        step,
+                        Status.FAILED,
+                        exception=f"internal error while running the step: {exc}",
+                    ),
+                    expect={"_lease.run": run},
+                    unset=["_lease", "_cancel", "_job"],
+                )
+                if failed is not None:
+                    await self._record_run(failed, doc.get("_job"))
         finally:
             job_here = self.jobs.get(name)
             if job_here is not None and job_here.run == run:
                 if await _reap(job_here.process, 5) is None:
                     self._kill(job_here)  # finished, yet still alive after 5 s
                     await _reap(job_here.process, 5)
-                del self.jobs[name]
+                for output in job_here.names:
+                    self.jobs.pop(output, None)
             await asyncio.to_thread(self.volume.clear_scratch, name, run)  # if _finish did not
             slots.release()
             self.wake()
@@ -483,17 +559,21 @@ class Supervisor:
                     log.exception("lending a sandbox interpreter failed")
         return None
 
-    async def _execute(self, spec: worker.JobSpec) -> tuple[Any, ...]:
+    async def _execute(self, spec: worker.JobSpec, outputs: dict[str, Doc]) -> tuple[Any, ...]:
         lent = await self._lend(spec)
         try:
-            return await self._execute_with(spec, lent)
+            return await self._execute_with(spec, lent, outputs)
         finally:
             if lent is not None:
                 lent.release()  # kills whatever of it is left
 
-    async def _execute_with(self, spec: worker.JobSpec, lent: Any) -> tuple[Any, ...]:
+    async def _execute_with(
+        self, spec: worker.JobSpec, lent: Any, outputs: dict[str, Doc]
+    ) -> tuple[Any, ...]:
         if lent is not None:
             spec = dataclasses.replace(spec, sandbox=lent.handle)
+        if outputs:
+            await asyncio.to_thread(self._share_log, list(outputs))
         receive, send = self._mp.Pipe(duplex=False)
         process = self._mp.Process(
             target=worker.main,
@@ -501,9 +581,10 @@ class Supervisor:
             name=f"lo-job-{spec.name}",
         )
         # Registered before it starts, so a cancel arriving meanwhile is not lost.
-        job = Job(spec.name, spec.run, process, time.monotonic())
+        job = Job(spec.name, spec.run, process, time.monotonic(), outputs=dict(outputs))
         job.companions = (lent.pid,) if lent is not None else ()
-        self.jobs[spec.name] = job
+        for name in job.names:
+            self.jobs[name] = job
         try:
             # A thread only for the start itself: the first start spawns the forkserver.
             await asyncio.to_thread(process.start)
@@ -568,6 +649,9 @@ class Supervisor:
                 if message[0] == "progress":
                     job.progress = message[1]
                     continue
+                if message[0] in ("output", "output_failed") and job.outputs:
+                    await self._end_output(job, message)
+                    continue
                 if message[0] != "finished":
                     await self._write_progress(job)  # a failed step shows how far it got
                 elif job.progress is not None:  # the last progress goes with the outcome
@@ -584,25 +668,25 @@ class Supervisor:
             return
         progress, job.progress = job.progress, None
         job.progress_written = time.monotonic()
-        await self.store.update(job.name, {"progress": progress}, expect={"_lease.run": job.run})
+        for name in job.open_outputs:
+            await self.store.update(name, {"progress": progress}, expect={"_lease.run": job.run})
 
     async def _monitor(self, job: Job) -> None:
         """Renew the lease, enforce limits and watch for cancel requests until cancelled."""
         renew_every = self.settings.lease_seconds / 3
         last_renew = time.monotonic()
         loop = asyncio.get_running_loop()
-        async with self.store.watch(job.name) as changes:
+        # A multi-output job watches every step (and keeps its own outputs' changes).
+        async with self.store.watch(None if job.outputs else job.name) as changes:
             # A cancel or delete between the claim and this subscription is seen here.
-            change: Doc | None = await self.store.get(job.name) or {
-                "name": job.name,
-                "deleted": True,
-            }
-            while True:
-                if change is not None and (change.get("deleted") or change.get("_cancel")):
-                    job.cancel_reason = change.get("_cancel") or "the step was deleted"
-                    self._kill(job)
+            for name in job.names:
+                change: Doc | None = await self.store.get(name) or {"name": name, "deleted": True}
+                if self._stops(job, change):
                     return
+            while True:
                 change = await changes.next(timeout=MONITOR_SECONDS)
+                if self._stops(job, change):
+                    return
                 elapsed = time.monotonic() - job.started
                 if elapsed > self.settings.job_timeout:
                     job.kill_reason = (
@@ -621,12 +705,34 @@ class Supervisor:
                     return
                 if time.monotonic() - last_renew > renew_every:
                     last_renew = time.monotonic()
-                    await self.store.update(
-                        job.name,
-                        {"_lease": self._lease(job.run)},
-                        expect={"_lease.run": job.run},
-                        bump=False,
-                    )
+                    for name in job.open_outputs:
+                        await self.store.update(
+                            name,
+                            {"_lease": self._lease(job.run)},
+                            expect={"_lease.run": job.run},
+                            bump=False,
+                        )
+
+    def _stops(self, job: Job, change: Doc | None) -> bool:
+        """Whether `change` of a step cancels `job` (then killed): a cancel request, or the
+        deletion of its step. Deleting one output of a multi-output job only drops it, until
+        none is left."""
+        if change is None or change["name"] not in job.names or change["name"] in job.ended:
+            return False
+        if change.get("deleted") and job.outputs:
+            job.deleted.add(change["name"])
+            if job.open_outputs:
+                return False
+            reason = "the outputs the job had left to produce were deleted"
+        elif change.get("deleted"):
+            reason = "the step was deleted"
+        elif change.get("_cancel"):
+            reason = change["_cancel"]
+        else:
+            return False
+        job.cancel_reason = reason
+        self._kill(job)
+        return True
 
     @staticmethod
     def _kill(job: Job) -> None:
@@ -650,10 +756,53 @@ class Supervisor:
             with contextlib.suppress(psutil.Error):
                 process.kill()
 
-    async def _finish(self, doc: Doc, run: str, outcome: tuple[Any, ...]) -> None:
+    async def _end_output(self, job: Job, message: tuple[Any, ...]) -> None:
+        """Record one output of a multi-output job as the worker reported it, at once."""
+        name = message[1]
+        if name not in job.outputs or name in job.ended:
+            log.warning("job %s reported an output it does not own: %r", job.name, name)
+            return
+        job.ended.add(name)
+        if message[0] == "output":
+            outcome: tuple[Any, ...] = ("finished", message[2])
+        else:
+            outcome = ("failed", message[2], message[3])
+        await self._finish(job.outputs[name], job.run, outcome, scratch=False)
+
+    async def _finish_outputs(self, job: Job, outcome: tuple[Any, ...]) -> None:
+        """When a multi-output job ends: the outputs it did not report fail (or are
+        cancelled) with its reason."""
+        await asyncio.to_thread(self.volume.clear_scratch, job.name, job.run)
+        if outcome[0] == "finished":
+            outcome = (
+                "failed",
+                "the job ended without producing this output (see the step's log)",
+                None,
+            )
+        for name in job.names:
+            if name not in job.ended:
+                job.ended.add(name)
+                await self._finish(job.outputs[name], job.run, outcome, scratch=False)
+
+    def _share_log(self, names: list[str]) -> None:
+        """One log for a multi-output job: the other outputs' log files become links to the
+        first one's, which the worker writes (truncating it, so the inode stays)."""
+        first = self.volume.log_path(names[0])
+        first.touch()
+        for name in names[1:]:
+            path = self.volume.log_path(name)
+            path.unlink(missing_ok=True)
+            os.link(first, path)
+
+    async def _finish(
+        self, doc: Doc, run: str, outcome: tuple[Any, ...], *, scratch: bool = True
+    ) -> None:
+        """Record how run `run` of step `doc` ended: `outcome` is the worker's last message
+        (or the supervisor's own). `scratch`: the run's working folder can go (a
+        multi-output job's outputs end while it still works: `_run` removes it)."""
         name = doc["name"]
-        # The worker is done with its working folder (exited, or exiting after its commit).
-        await asyncio.to_thread(self.volume.clear_scratch, name, run)
+        if scratch:  # the worker is done with it (exited, or exiting after its commit)
+            await asyncio.to_thread(self.volume.clear_scratch, name, run)
         await asyncio.to_thread(self._trim_log, name)  # what it printed last, within the limit
         unset = ["_lease", "_cancel", "_job"]
         if outcome[0] == "finished":

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .errors import Invalid
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+MAX_NAME_LENGTH = 128
+NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_-]{{0,{MAX_NAME_LENGTH - 1}}}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 
 Doc = dict[str, Any]
@@ -69,8 +70,8 @@ def check_name(name: str, field: str = "name") -> str:
     """Return `name` if it is a valid step name, else raise `Invalid` naming the field."""
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise Invalid(
-            f"{field} {name!r} is not a valid name: use 1-128 letters, digits, '_' or '-', "
-            "starting with a letter or digit",
+            f"{field} {name!r} is not a valid name: use 1-{MAX_NAME_LENGTH} letters, digits, "
+            "'_' or '-', starting with a letter or digit",
             {"field": field},
         )
     return name

@@ -84,10 +84,11 @@ def step_url(step_type: StepType, name: str) -> str:
     return f"{BASE_PATH}{step_type.path}/{name}"
 
 
-def created(step_type: StepType, doc: Doc) -> Response:
-    url = step_url(step_type, doc["name"])
-    body = json.dumps({"result": url})
-    return Response(body, 201, headers={"Location": url}, media_type="application/json")
+def created(step_type: StepType, *docs: Doc) -> Response:
+    """201 with the URL of the step created (a list of them for a multi-output job's)."""
+    urls = [step_url(step_type, doc["name"]) for doc in docs]
+    body = json.dumps({"result": urls if step_type.outputs else urls[0]})
+    return Response(body, 201, headers={"Location": urls[0]}, media_type="application/json")
 
 
 async def read_json(request: Request) -> Any:
@@ -454,6 +455,14 @@ class UrlAnswer(BaseModel):
     result: str
 
 
+class UrlsAnswer(BaseModel):
+    """Where the steps of a multi-output job are (builder/sparkml): one URL per output, in
+    order (the first also in the `Location` header)."""
+
+    model_config = _DOCUMENTED
+    result: list[str]
+
+
 class MessageAnswer(BaseModel):
     """What was done, in words."""
 
@@ -497,6 +506,7 @@ ANSWERS: tuple[type[BaseModel], ...] = (
     LineageAnswer,
     StepOrLineage,
     UrlAnswer,
+    UrlsAnswer,
     MessageAnswer,
     FileList,
     LogAnswer,
@@ -563,7 +573,12 @@ def step_router(step_type: StepType) -> APIRouter:
         description=step_type.summary,
         openapi_extra=_body_schema(step_type),
         operation_id=f"create_{step_type.step}_{step_type.tool}",
-        responses={201: answer_doc("created: it runs when its inputs are ready", "UrlAnswer")},
+        responses={
+            201: answer_doc(
+                "created: it runs when its inputs are ready",
+                "UrlsAnswer" if step_type.outputs else "UrlAnswer",
+            )
+        },
     )
     async def create(request: Request, steps: Steps) -> Response:
         content_type = request.headers.get("content-type", "")
@@ -577,6 +592,8 @@ def step_router(step_type: StepType) -> APIRouter:
         else:
             params = parse_body(step_type, await read_json(request))
             check_url_fields(params, settings_of(request))
+        if step_type.outputs:
+            return created(step_type, *await steps.create_outputs(step_type, params))
         try:
             doc = await steps.create(step_type, params, internal)
         except Exception:

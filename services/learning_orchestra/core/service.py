@@ -17,7 +17,17 @@ from . import references
 from .artifacts import ArtifactVolume
 from .errors import Conflict, Invalid, MethodNotAllowed, NotFound, TooLarge
 from .jobs import Supervisor
-from .model import ACTIVE, TERMINAL, Doc, Status, check_name, new_step, status_of, transition
+from .model import (
+    ACTIVE,
+    MAX_NAME_LENGTH,
+    TERMINAL,
+    Doc,
+    Status,
+    check_name,
+    new_step,
+    status_of,
+    transition,
+)
 from .steptype import Content, StepType
 from .store import Store
 from .tablereader import TableReader
@@ -103,6 +113,27 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = merge_patch(merged.get(key), value)
     return merged
+
+
+def _pending(
+    step_type: StepType,
+    name: str,
+    params: dict[str, Any],
+    parents: list[Doc],
+    extra: dict[str, Any] | None,
+) -> Doc:
+    """The metadata of a new `pending` step `name` of `step_type` with `params`, waiting for
+    those of its `parents` that have not ended."""
+    return new_step(
+        name,
+        step_type.type,
+        alias=step_type.alias,
+        parameters=params,
+        parents=[p["name"] for p in parents],
+        waiting_for=[p["name"] for p in parents if status_of(p) in ACTIVE],
+        description=params.get("description"),
+        extra=extra,
+    )
 
 
 def _busy(name: str, hint: str) -> Conflict:
@@ -205,19 +236,33 @@ class StepService:
         """Record a new `pending` step (the supervisor runs it); 409 if the name is taken."""
         name = check_name(params[step_type.name_field], step_type.name_field)
         parents = await self._check_parents(step_type, params)
-        doc = new_step(
-            name,
-            step_type.type,
-            alias=step_type.alias,
-            parameters=params,
-            parents=[p["name"] for p in parents],
-            waiting_for=[p["name"] for p in parents if status_of(p) in ACTIVE],
-            description=params.get("description"),
-            extra={"_internal": internal} if internal else None,
-        )
-        doc = await self.store.insert(doc)
+        extra = {"_internal": internal} if internal else None
+        doc = await self.store.insert(_pending(step_type, name, params, parents, extra))
         self.supervisor.wake()
         return doc
+
+    async def create_outputs(self, step_type: StepType, params: dict[str, Any]) -> list[Doc]:
+        """Record the steps of a multi-output job (`StepType.outputs`), all `pending` or none:
+        409 naming the first name taken; 422 naming `name_field` when a name made from it is
+        not a valid step name."""
+        assert step_type.outputs is not None
+        outputs = step_type.outputs(params)
+        field = step_type.name_field
+        for name in outputs:
+            try:
+                check_name(name, field)
+            except Invalid:
+                raise Invalid(
+                    f"{field}: the output name {name!r} made from it is not a valid step name "
+                    f"(1-{MAX_NAME_LENGTH} letters, digits, '_' or '-'): shorten {field}",
+                    {"field": field, "name": name},
+                ) from None
+        parents = await self._check_parents(step_type, params)
+        group = {"_group": {"outputs": outputs}}
+        docs = [_pending(step_type, name, params, parents, group) for name in outputs]
+        docs = await self.store.insert_many(docs)
+        self.supervisor.wake()
+        return docs
 
     async def rerun(self, step_type: StepType, name: str, changes: dict[str, Any]) -> Doc:
         """PATCH: re-run with `changes` merged into the stored parameters (`merge_patch`)."""
@@ -341,12 +386,15 @@ class StepService:
     async def delete(self, step_type: StepType | None, name: str) -> Doc:
         """Remove a step's metadata and output together; a running step is cancelled first."""
         doc = await self.get(step_type, name)
-        if doc["status"] == Status.RUNNING:
+        # (A multi-output job goes on for its other outputs: its supervisor sees the deletion.)
+        if doc["status"] == Status.RUNNING and not doc.get("_group"):
             await self.store.update(name, {"_cancel": "the step was deleted"})
             self.supervisor.cancel_local(name, "the step was deleted")
         removed = await self.store.delete(name)
         if removed is None:
             raise NotFound(f"there is no step named {name!r}")
-        self.volume.remove(name)
+        # A multi-output job works in its first output's scratch folder until it ends, which
+        # may be after that output is deleted: the job removes it then (a crash: the sweep).
+        self.volume.remove(name, scratch=not removed.get("_group"))
         await self._mark_children_stale(name)
         return removed

@@ -76,6 +76,26 @@ class Settings(BaseSettings):
         description="sandboxed interpreters kept started ahead of need per sandbox family "
         "(python, scikitlearn, ...); 0: a fresh one per run (sandbox/pool.py)",
     )
+    # Spark (docs/spark.md): where a run's Spark driver sends its work
+    spark_master: str = Field(
+        "",
+        description="a standalone master (spark://host:7077) for builder/sparkml and for "
+        "tables above LO_SPARK_MIN_ROWS; empty: builder/sparkml runs Spark in local mode "
+        "inside its sandbox, tables are read with pyarrow",
+        pattern=r"^(spark://[A-Za-z0-9.\-]+(:\d{1,5})?(,[A-Za-z0-9.\-]+(:\d{1,5})?)*)?$",
+    )
+    spark_min_rows: int = Field(
+        1_000_000,
+        ge=0,
+        description="with LO_SPARK_MASTER set, projection, dataType, histogram and summary "
+        "run on Spark for input tables of more rows than this",
+    )
+    spark_driver_memory_mb: int = Field(
+        1024, ge=256, description="heap of the Spark driver a run starts (its JVM)"
+    )
+    spark_executor_memory_mb: int = Field(
+        1024, ge=256, description="memory of each executor on LO_SPARK_MASTER's workers"
+    )
     # HTTP edges (core/edge.py, core/urls.py; docs/security.md "Requests from browsers" and
     # "Dataset URLs")
     cors_origins: str = Field(

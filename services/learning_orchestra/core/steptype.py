@@ -75,6 +75,12 @@ class StepType:
     check: Callable[[Mapping[str, Any], Mapping[str, dict[str, Any]]], None] | None = None
     # The sandbox family its runner runs user code in (pre-started interpreters), if any.
     sandbox: SandboxFamily | None = None
+    # A multi-output step type (builder/sparkml): given a validated body, the ordered
+    # {output step name: output key} one job produces. POST then records every output as a
+    # step of its own (all `pending` before the answer, which lists them), and one job under
+    # one lease commits each (core/jobs.py). `name_field` is the body key the names derive
+    # from, named when one is invalid.
+    outputs: Callable[[Mapping[str, Any]], dict[str, str]] | None = None
     # A valid POST body (docs/api.md's worked example): the OpenAPI request example, which
     # Swagger UI's "Try it out" starts from (tests/test_openapi.py validates it).
     example: Mapping[str, Any] | None = None

@@ -77,8 +77,8 @@ def open_table(volume: ArtifactVolume, doc: Doc) -> Table:
 
 
 def column_type(type_: pa.DataType) -> str:
-    """A column's type as tables' `types` metadata names it: boolean, integer, float, string
-    (any other Arrow type by its Arrow name)."""
+    """A column's type as tables' `types` metadata names it: boolean, integer, float, string,
+    list<...> of those (any other Arrow type by its Arrow name)."""
     import pyarrow as pa
 
     if pa.types.is_boolean(type_):
@@ -89,6 +89,8 @@ def column_type(type_: pa.DataType) -> str:
         return "float"
     if pa.types.is_string(type_) or pa.types.is_large_string(type_):
         return "string"
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):  # Spark's vectors
+        return f"list<{column_type(type_.value_type)}>"
     return str(type_)
 
 

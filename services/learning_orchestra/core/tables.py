@@ -410,8 +410,25 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, separators=(",", ":"), allow_nan=False)
 
 
+def _flat(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """`batch` with every nested column (lists, structs: e.g. builder/sparkml's probability
+    vectors) as JSON text, which CSV can hold."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_nested(field.type) for field in batch.schema):
+        return batch
+    columns = [
+        pa.array([None if v is None else json.dumps(v) for v in column.to_pylist()], pa.string())
+        if pa.types.is_nested(column.type)
+        else column
+        for column in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def csv_chunks(location: Path) -> Iterator[bytes]:
-    """The table as CSV with a header line, BATCH_ROWS rows at a time."""
+    """The table as CSV with a header line, BATCH_ROWS rows at a time; nested values (lists,
+    structs) as JSON text."""
     import io
 
     import pyarrow.csv as pacsv
@@ -421,7 +438,7 @@ def csv_chunks(location: Path) -> Iterator[bytes]:
     for index, group, _, _ in info.groups:
         for batch in _batches(info.open(index), group, BATCH_ROWS):
             buffer = io.BytesIO()
-            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=header))
+            pacsv.write_csv(_flat(batch), buffer, pacsv.WriteOptions(include_header=header))
             header = False
             yield buffer.getvalue()
     if header:

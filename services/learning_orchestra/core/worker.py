@@ -8,6 +8,13 @@ step's log file, and reports to the supervisor over a pipe:
     ("progress", {...})            any time, e.g. {"rows": 10000}
     ("finished", {...})            metadata the runner returned, after the artifact is committed
     ("failed", message, traceback) the runner raised
+
+A multi-output job (`JobSpec.outputs`, e.g. builder/sparkml's one table per classifier) also
+reports each output as soon as it is committed or known to have failed, and ends with
+("finished", {}) once its runner returns:
+
+    ("output", name, {...})                  output `name` is committed: its metadata
+    ("output_failed", name, message, trace)  output `name` will not be produced
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +65,9 @@ class JobSpec:
     internal: dict[str, Any] = field(default_factory=dict)  # e.g. the staged upload's path
     # A pooled sandbox interpreter lent to this job (sandbox/pool.py `Pooled`), or None.
     sandbox: Any = None
+    # A multi-output job's outputs to produce, {step name: output key} (StepType.outputs);
+    # empty for a step of one output, `name`.
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -86,11 +97,59 @@ class JobContext:
         self.scratch_dir = self.volume.scratch_dir(spec.name, spec.run)
         self._conn = conn
         self._loaded: dict[str, Any] = {}
+        # A multi-output job's outputs, and the staging folder and the end of each
+        self.outputs = dict(spec.outputs)
+        self._staging: dict[str, Path] = {}
+        self._ended: set[str] = set()
+        # Messages may come from several threads (a runner committing while a thread
+        # forwards progress): one at a time on the pipe.
+        self._send_lock = threading.Lock()
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._conn is not None:
+            with self._send_lock:
+                self._conn.send(message)
 
     def progress(self, **fields: Any) -> None:
-        """Publish progress (rows so far, epochs, trials); observers see it at once."""
-        if self._conn is not None:
-            self._conn.send(("progress", fields))
+        """Publish progress (rows so far, epochs, trials); observers see it at once (every
+        output not yet ended of a multi-output job)."""
+        self._send(("progress", fields))
+
+    # -- a multi-output job's outputs ------------------------------------------------------
+    def _pending_output(self, name: str) -> None:
+        if name not in self.outputs:
+            raise JobFailed(f"{name!r} is not an output of this job ({', '.join(self.outputs)})")
+        if name in self._ended:
+            raise JobFailed(f"output {name!r} of this job has ended already")
+
+    def output_dir_for(self, name: str) -> Path:
+        """The (empty) staging folder of output `name` of a multi-output job."""
+        self._pending_output(name)
+        self._staging[name] = self.volume.staging_dir(name, self.spec.run)
+        return self._staging[name]
+
+    def commit_output(self, name: str, output: Output) -> None:
+        """Commit output `name` of a multi-output job (what `output_dir_for(name)` holds, as
+        `output` says): the server records that step finished at once."""
+        self._pending_output(name)
+        staging = self._staging.get(name) or self.output_dir_for(name)
+        self.volume.commit(
+            name,
+            self.spec.run,
+            staging,
+            kind=output.kind,
+            fmt=output.format,
+            libraries=output.libraries,
+        )
+        self._ended.add(name)
+        self._send(("output", name, {**output.metadata, "libraries": output.libraries}))
+
+    def fail_output(self, name: str, message: str, trace: str | None = None) -> None:
+        """Output `name` of a multi-output job will not be produced: its step fails with
+        `message` (and `trace`) at once, while the job goes on with the others."""
+        self._pending_output(name)
+        self._ended.add(name)
+        self._send(("output_failed", name, message, trace))
 
     def parent(self, name: str) -> dict[str, Any]:
         """The metadata document of a parent step, as it was when this job started."""
@@ -112,7 +171,8 @@ class JobContext:
         return references.resolve(value, load, evaluate)
 
 
-Runner = Callable[[JobContext], Output]
+# A multi-output job's runner returns None: it commits its outputs itself (`commit_output`).
+Runner = Callable[[JobContext], Output | None]
 
 
 def load_runner(path: str) -> Runner:
@@ -160,6 +220,11 @@ def main(spec: JobSpec, conn: Connection, log_path: str) -> None:
     try:
         ctx = JobContext(spec, conn)
         output = load_runner(spec.runner)(ctx)
+        if spec.outputs:  # committed one by one (`commit_output`); the others fail now
+            conn.send(("finished", {}))
+            return
+        if output is None:
+            raise JobFailed(f"the runner of {spec.step_type} returned no output")
         ctx.volume.commit(
             spec.name,
             spec.run,

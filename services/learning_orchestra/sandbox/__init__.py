@@ -29,6 +29,12 @@ After the child ends, whatever it left running is killed, its report (JSON) is r
 files of `out/response/` and `work/` are copied (regular files only: links, devices and
 pipes are never followed) into the job's output, which the worker then signs. The worker
 never unpickles anything the child wrote.
+
+A toolkit's `Job` (builder/sparkml: several outputs from one run) announces each output as
+soon as it is written (`out/outputs.jsonl`): `run_job` follows those events while the child
+runs (`OutputTail`: each checked, once per requested key) and hands each to the runner,
+which copies that output's files (`take_output`, without following any link, while the
+child may still be writing elsewhere) and commits it at once.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,7 +71,12 @@ from .protocol import (
     CONFIG,
     EXITED,
     MAX_ADAPTER_METADATA,
+    MAX_MESSAGE,
+    MAX_OUTPUT_EVENT,
     MAX_PROGRESS,
+    MAX_TRACEBACK,
+    OUTPUT_EVENTS,
+    OUTPUTS,
     PROGRESS,
     PROGRESS_ENV,
     READY,
@@ -73,6 +84,7 @@ from .protocol import (
     REQUEST,
     RESPONSE,
     Call,
+    Job,
     Pooled,
     Request,
     StagedOutput,
@@ -153,9 +165,11 @@ class Plan:
         return described
 
 
-def plan(settings: Settings, user: SandboxUser | None) -> Plan:
+def plan(settings: Settings, user: SandboxUser | None, host_network: bool = False) -> Plan:
     """The confinement this machine allows under `settings`; `JobFailed` where it is not
-    enough to run user code and LO_ALLOW_UNCONFINED is not set."""
+    enough to run user code and LO_ALLOW_UNCONFINED is not set. `host_network`: this run
+    needs the host's network whatever LO_SANDBOX_NETWORK says (a Spark driver of
+    LO_SPARK_MASTER, which its master and executors connect to: docs/security.md)."""
     own_user = user is None
     abi = landlock.abi_version()
     can_namespace = namespaces.available(own_user, True)
@@ -172,7 +186,7 @@ def plan(settings: Settings, user: SandboxUser | None) -> Plan:
             f"the code could reach the server's Unix sockets {hint}"
         )
     ports: tuple[int, ...] | None = None
-    if settings.sandbox_network == "host":
+    if settings.sandbox_network == "host" or host_network:
         network = "host"
     elif can_namespace:
         network = "loopback"
@@ -307,13 +321,16 @@ class Sandbox:
     """One run of user code for the job `ctx`: its folders, its inputs and its child.
 
     `env`: variables added to the child's environment (a toolkit's settings, e.g.
-    TF_CPP_MIN_LOG_LEVEL); the server's own environment is never passed on."""
+    TF_CPP_MIN_LOG_LEVEL); the server's own environment is never passed on. `host_network`:
+    the child gets the host's network (see `plan`)."""
 
-    def __init__(self, ctx: JobContext, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, ctx: JobContext, env: Mapping[str, str] | None = None, host_network: bool = False
+    ) -> None:
         self.ctx = ctx
         self.extra_env = dict(env or {})
         self.user = sandbox_user(ctx.settings.sandbox_user)
-        self.plan = plan(ctx.settings, self.user)
+        self.plan = plan(ctx.settings, self.user, host_network)
         self.root = root = ctx.scratch_dir
         os.chmod(root, 0o711)
         self.inputs = self._folder("inputs", private=False)
@@ -451,6 +468,44 @@ class Sandbox:
         """Run `request` (user source, or a toolkit `Call`) in the child and wait for it;
         the report of a successful run.
         Raises `JobFailed` with the user's error (and traceback) otherwise."""
+        code = self._start(request)
+        return self._report(code, request.metadata if isinstance(request, Call) else ())
+
+    def run_job(self, job: Job, on_output: Callable[[OutputEvent], None]) -> None:
+        """Run a toolkit's `Job` in the child and wait for it; each output it announces goes
+        to `on_output` at once, on another thread, while the child goes on (the last ones
+        after it ended, before this returns). Raises `JobFailed` with the job's error (and
+        traceback) when the job as a whole failed."""
+        tail = OutputTail(self.out / OUTPUT_EVENTS, job.outputs, job.metadata, on_output)
+        try:
+            code = self._start(job)
+        finally:
+            tail.stop()
+        self._outcome(code)
+
+    def take_output(self, key: str, target: Path, accept: Callable[[str], bool]) -> list[str]:
+        """Copy the regular files directly in the folder of a `Job`'s output `key`
+        (out/outputs/{key}/) whose names `accept` takes into `target` (made if needed); their
+        names, sorted. Called while the child still runs: every folder on the way is opened
+        without following links, so the code cannot swap one for a link to files it may not
+        read. Anything else (subfolders, links, devices, hard-linked files) is skipped."""
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        fds: list[int] = []
+        try:
+            fds.append(os.open(self.out, flags))
+            for part in (OUTPUTS, key):
+                fds.append(os.open(part, flags, dir_fd=fds[-1]))
+            names = sorted(n for n in os.listdir(fds[-1]) if accept(n))
+            return [n for n in names if _copy_file(n, target / n, dir_fd=fds[-1])]
+        except OSError as exc:
+            raise JobFailed(f"output {key}: its folder could not be read: {exc}") from None
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _start(self, request: Request | Call | Job) -> int:
+        """Run `request` in a child (pooled or fresh) and wait for it; its exit code. What
+        it left running is killed."""
         import cloudpickle
 
         with (self.inputs / REQUEST).open("wb") as handle:
@@ -476,7 +531,6 @@ class Sandbox:
         try:
             pooled = getattr(self.ctx.spec, "sandbox", None)
             code = None if pooled is None else self._run_pooled(pooled)
-            self.pooled = code is not None
             if code is None:  # none lent, or it ended before taking the job: a fresh one
                 code = self._run_fresh()
         finally:
@@ -484,7 +538,7 @@ class Sandbox:
             kill_descendants()
             if shm_before is not None:
                 _clean_shm(shm_before, self.user.uid if self.user else os.getuid())
-        return self._report(code, request.metadata if isinstance(request, Call) else ())
+        return code
 
     def _run_fresh(self) -> int:
         """Run the child in a freshly started interpreter; its exit code."""
@@ -527,6 +581,7 @@ class Sandbox:
                     received = received.lstrip(READY)
                 if received.startswith(ACCEPTED):
                     accepted, received = True, received[len(ACCEPTED) :]
+                    self.pooled = True  # (known before the run ends: a Job's outputs say it)
                     continue
                 if accepted and received.startswith(EXITED) and len(received) >= 5:
                     (code,) = struct.unpack("!i", received[1:5])
@@ -545,6 +600,15 @@ class Sandbox:
         return -signal.SIGKILL  # it was killed (by the OOM killer?) before it reported
 
     def _report(self, code: int, metadata: tuple[str, ...]) -> Report:
+        report = self._outcome(code)
+        kind, fmt = report.get("kind"), report.get("format")
+        main = MAIN_FILE.get(fmt) if isinstance(fmt, str) else None
+        if kind not in KINDS or main is None or not (self.out / RESPONSE / main).is_file():
+            raise JobFailed("the sandboxed code left an invalid report: the step has no output")
+        return Report(str(kind), str(fmt), _details(report), _adapter_metadata(report, metadata))
+
+    def _outcome(self, code: int) -> dict[str, Any]:
+        """The child's report of a successful run; `JobFailed` with its error otherwise."""
         report = _read_report(self.out / REPORT)
         if report is None:
             raise JobFailed(self._death(code))
@@ -557,11 +621,7 @@ class Sandbox:
                 )
             trace = report.get("traceback")
             raise JobFailed(message, trace if isinstance(trace, str) else None)
-        kind, fmt = report.get("kind"), report.get("format")
-        main = MAIN_FILE.get(fmt) if isinstance(fmt, str) else None
-        if kind not in KINDS or main is None or not (self.out / RESPONSE / main).is_file():
-            raise JobFailed("the sandboxed code left an invalid report: the step has no output")
-        return Report(str(kind), str(fmt), _details(report), _adapter_metadata(report, metadata))
+        return report
 
     def _death(self, code: int) -> str:
         if code < 0:
@@ -613,10 +673,10 @@ def _details(report: dict[str, Any]) -> dict[str, Any]:
     return details
 
 
-def _adapter_metadata(report: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """The toolkit adapter's metadata in the report: only `keys` (those its toolkit
-    declares), within MAX_ADAPTER_METADATA bytes of JSON (the child runs user code: the
-    report is checked, not trusted)."""
+def _adapter_metadata(report: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The toolkit adapter's metadata in the report (or a `Job`'s output event): only `keys`
+    (those its toolkit declares), within MAX_ADAPTER_METADATA bytes of JSON (the child runs
+    user code: the report is checked, not trusted)."""
     given = report.get("metadata")
     if not isinstance(given, dict):
         return {}
@@ -647,12 +707,7 @@ class ProgressTail:
         self._forward()  # what came last
 
     def _forward(self) -> None:
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read(1 << 20)
-        except OSError:  # not written yet
-            return
+        chunk = _read_events(self.path, self.offset)
         end = chunk.rfind(b"\n")
         if end < 0:
             return
@@ -671,6 +726,97 @@ class ProgressTail:
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class OutputEvent:
+    """A `Job`'s output, announced by the child (sandbox/child.py `Outputs`) and checked:
+    ready (`ok`, with the `metadata` keys the Job allows) or failed (`message`, `traceback`).
+    Its files are still in the child's out/outputs/{key}/ (`Sandbox.take_output`)."""
+
+    key: str
+    ok: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    traceback: str | None = None
+
+
+class OutputTail(ProgressTail):
+    """Hands each output event a `Job`'s child appends to `path` (one JSON object a line) to
+    `on_output`, on a thread of the worker, every 0.25 s and once more when stopped. The
+    events come from untrusted code: a line over MAX_OUTPUT_EVENT bytes, not an object, for
+    a key not in `keys` or announced before is dropped (and logged); metadata keeps only
+    `metadata` keys within MAX_ADAPTER_METADATA bytes; messages are cut to their bounds."""
+
+    def __init__(
+        self,
+        path: Path,
+        keys: Sequence[str],
+        metadata: tuple[str, ...],
+        on_output: Callable[[OutputEvent], None],
+    ) -> None:
+        self.waiting = set(keys)
+        self.metadata = metadata
+        self.on_output = on_output
+        super().__init__(path, None)
+
+    def _forward(self) -> None:
+        while True:
+            chunk = _read_events(self.path, self.offset)
+            end = chunk.rfind(b"\n")
+            if end < 0:
+                if len(chunk) > MAX_OUTPUT_EVENT:  # a line that can only be too long
+                    self.offset += len(chunk)
+                return
+            self.offset += end + 1
+            for line in chunk[:end].splitlines():
+                event = self._checked(line)
+                if event is not None:
+                    try:
+                        self.on_output(event)
+                    except Exception:  # the runner's own fault: the output fails later
+                        log.exception("output %s could not be handled", event.key)
+
+    def _checked(self, line: bytes) -> OutputEvent | None:
+        try:
+            given = json.loads(line) if len(line) <= MAX_OUTPUT_EVENT else None
+        except ValueError:
+            given = None
+        key = given.get("key") if isinstance(given, dict) else None
+        if not isinstance(given, dict) or not isinstance(key, str) or key not in self.waiting:
+            log.warning("ignored an output event: not one of a requested output, once")
+            return None
+        self.waiting.discard(key)
+        if given.get("ok") is True:
+            return OutputEvent(key, True, _adapter_metadata(given, self.metadata))
+        message, trace = given.get("message"), given.get("traceback")
+        return OutputEvent(
+            key,
+            False,
+            message=str(message)[:MAX_MESSAGE] if message else f"output {key} failed",
+            traceback=trace[:MAX_TRACEBACK] if isinstance(trace, str) else None,
+        )
+
+    def stop(self) -> None:
+        """Stop following, once the last events are handed over (no time limit: they may
+        take the copy and the commit of a large output)."""
+        self.stopping.set()
+        self.thread.join()
+
+
+def _read_events(path: Path, offset: int) -> bytes:
+    """Up to 1 MiB of the child's event file `path` from `offset`; nothing while it is not
+    there or not a regular file (a link or a pipe the code made in its place is not opened
+    and cannot block the worker)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # not written yet
+        return b""
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        handle.seek(offset)
+        return handle.read(1 << 20)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -757,9 +903,12 @@ def copy_tree(source: Path, target: Path, strict: bool = False) -> list[str]:
     return copied
 
 
-def _copy_file(source: Path, target: Path) -> bool:
+def _copy_file(source: Path | str, target: Path, dir_fd: int | None = None) -> bool:
+    """Copy `source` (relative to `dir_fd` when given) to the new file `target` if it is a
+    regular file with one link, opened without following a link; whether it was."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(source, flags, dir_fd=dir_fd)
     except OSError:
         return False
     with os.fdopen(fd, "rb") as reader:
@@ -772,4 +921,14 @@ def _copy_file(source: Path, target: Path) -> bool:
     return True
 
 
-__all__ = ["Call", "Report", "Request", "Sandbox", "SandboxUser", "copy_tree", "sandbox_user"]
+__all__ = [
+    "Call",
+    "Job",
+    "OutputEvent",
+    "Report",
+    "Request",
+    "Sandbox",
+    "SandboxUser",
+    "copy_tree",
+    "sandbox_user",
+]

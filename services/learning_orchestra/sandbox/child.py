@@ -7,7 +7,9 @@ process limits, and applies Landlock. Then it loads the parameters (parents' out
 their verified copies, `#expr` values evaluated here), runs the code with the parameters as
 variables (a `Request`) or calls a toolkit's class (a `Call`: transform/explore steps), and
 writes `response` in its natural format, the plot a `Call` asks for, and a JSON report to
-`out/`.
+`out/`. A `Job` (builder/sparkml) is a toolkit's function that runs the whole job itself
+and hands over several outputs one by one (`Outputs`), each announced as soon as it is
+written; its report only says whether the job as a whole ended well.
 Anything the code prints goes to the worker's log file, i.e. the run's `functionMessage`.
 
 Pooled (sandbox/pool.py): the server's supervisor starts, per sandbox family, a zygote
@@ -40,7 +42,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any
 
 from . import PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, _prctl, landlock, mounts, namespaces, seccomp
@@ -48,7 +50,11 @@ from .protocol import (
     ACCEPTED,
     EXITED,
     FILENAME,
+    MAX_MESSAGE,
     MAX_PROGRESS,
+    MAX_TRACEBACK,
+    OUTPUT_EVENTS,
+    OUTPUTS,
     PROGRESS_ENV,
     READY,
     REPORT,
@@ -56,13 +62,13 @@ from .protocol import (
     Call,
     Expression,
     Failure,
+    Job,
     Request,
     StagedOutput,
 )
 
 PR_SET_PDEATHSIG = 1
 MAX_JOB_MESSAGE = 1 << 20
-MAX_TRACEBACK = 32 * 1024
 MAX_LISTED = 1000  # keys or columns named in the report
 #: Toolkits an `#expr` may use by name, imported only when the expression mentions them.
 EXPR_MODULES = {
@@ -254,15 +260,30 @@ def run_prelude(prelude: tuple[str, ...]) -> None:
 
 def run(request: Request, parameters: dict[str, Any]) -> Any:
     """Execute the code with `parameters` bound as (global) variables; its `response`."""
-    source = request.code
+    namespace = execute(request.code, parameters)
+    if "response" not in namespace:
+        raise Failure("the code must assign `response`: its value is the step's output")
+    return namespace["response"]
+
+
+def compiled(source: str) -> CodeType:
+    """User code `source` compiled (its tracebacks show its lines); a `Failure` saying where
+    its syntax is wrong otherwise (a toolkit's `Job` checks so before starting anything)."""
     linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
     try:
-        code = compile(source, FILENAME, "exec")
+        return compile(source, FILENAME, "exec")
     except SyntaxError as exc:
         where = f" at line {exc.lineno}" if exc.lineno else ""
         text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
         trace = "".join(traceback.format_exception_only(type(exc), exc))
         raise Failure(f"{type(exc).__name__}{where}: {exc.msg}{text}", trace) from None
+
+
+def execute(source: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Execute user code `source` with `parameters` bound as (global) variables; the names it
+    left defined. Its errors are a `Failure` whose traceback starts in the user's code (also
+    for a toolkit's `Job`, which runs user code itself: builder/sparkml's modelingCode)."""
+    code = compiled(source)
     # One dict as globals: names the code defines at top level are visible in its functions.
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     namespace.update(parameters)
@@ -278,9 +299,7 @@ def run(request: Request, parameters: dict[str, Any]) -> Any:
         raise Failure(
             f"{type(exc).__name__}: {exc}{where}", _trace(exc, FILENAME), type(exc).__name__
         ) from None
-    if "response" not in namespace:
-        raise Failure("the code must assign `response`: its value is the step's output")
-    return namespace["response"]
+    return namespace
 
 
 # -- calling a toolkit (transform/explore steps) ----------------------------------------------
@@ -517,13 +536,56 @@ def progress(**fields: Any) -> None:
     dropped. Read from the environment, not a global: the running child is `__main__`,
     and code that imports this module gets a second copy of it."""
     path = os.environ.get(PROGRESS_ENV)
-    finite = {
-        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()
-    }
-    line = json.dumps(finite, default=str)
+    line = json.dumps(_finite(fields), default=str)
     if path and len(line) <= MAX_PROGRESS:
         with open(path, "a") as handle:
             handle.write(line + "\n")
+
+
+def _finite(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with NaN and infinite floats as None (JSON has no such numbers)."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()
+    }
+
+
+# -- a toolkit's whole job (builder/sparkml) -------------------------------------------------
+class Outputs:
+    """What a `Job` function hands its outputs over with, one at a time: it writes output
+    `key` into `folder(key)`, then calls `ready(key, **metadata)`, or `failed(key, message)`
+    when that output could not be made; the worker commits (or fails) each output as soon
+    as its event is written, while the job goes on with the next."""
+
+    def __init__(self, out: Path, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self._root = out / OUTPUTS
+        self._events = out / OUTPUT_EVENTS
+
+    def folder(self, key: str) -> Path:
+        """Where output `key` is written: a folder that does not exist yet (the worker
+        copies the regular files directly in it)."""
+        self._root.mkdir(exist_ok=True)
+        return self._root / key
+
+    def ready(self, key: str, **metadata: Any) -> None:
+        """Output `key` is complete in `folder(key)`: the worker commits it now."""
+        self._event({"key": key, "ok": True, "metadata": _finite(metadata)})
+
+    def failed(self, key: str, message: str, trace: str | None = None) -> None:
+        """Output `key` could not be made: the worker fails its step with `message`."""
+        self._event({"key": key, "ok": False, "message": message[:MAX_MESSAGE], "traceback": trace})
+
+    def _event(self, event: dict[str, Any]) -> None:
+        with self._events.open("a") as handle:  # the worker reads complete lines only
+            handle.write(json.dumps(event, default=str) + "\n")
+
+
+def run_job(job: Job, out: Path) -> None:
+    """Call the `Job`'s function with its parameters and an `Outputs` writer. What it raises
+    fails the outputs it has not announced (a `Failure` with its own message)."""
+    module, _, name = job.function.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    _hook(f"the job {job.function} failed", function, job.parameters, Outputs(out, job.outputs))
 
 
 def describe(response: Any, kind: str, fmt: str) -> dict[str, Any]:
@@ -573,15 +635,19 @@ def main(argv: list[str], parent: int | None = None) -> int:
         import cloudpickle
 
         with open(config["request"], "rb") as handle:
-            request: Request = cloudpickle.load(handle)  # written by the worker: trusted
-        parameters = resolve(request.parameters, {})
+            request: Request | Call | Job = cloudpickle.load(handle)  # by the worker: trusted
         metadata: dict[str, Any] = {}
-        if isinstance(request, Call):
-            response, metadata = call(request, parameters, out)
+        if isinstance(request, Job):
+            run_job(request, out)
+            report = {"ok": True}
         else:
-            run_prelude(request.prelude)
-            response = run(request, parameters)
-        report = {"ok": True, **save(response, out / RESPONSE), "metadata": metadata}
+            parameters = resolve(request.parameters, {})
+            if isinstance(request, Call):
+                response, metadata = call(request, parameters, out)
+            else:
+                run_prelude(request.prelude)
+                response = run(request, parameters)
+            report = {"ok": True, **save(response, out / RESPONSE), "metadata": metadata}
     except Failure as failure:
         report = {
             "ok": False,

@@ -1,10 +1,11 @@
 """What a job's worker hands to its sandboxed child, and the names of the files they share.
 
-The worker writes `inputs/request.pkl` (a `Request`, cloudpickled: trusted data going to
-untrusted code) and `inputs/sandbox.json` (the confinement to apply, as JSON). The child
-answers with `out/report.json` (JSON, which the worker parses with care) and the response
-in its natural formats under `out/response/`. Nothing the child writes is ever unpickled by
-the worker.
+The worker writes `inputs/request.pkl` (a `Request`, `Call` or `Job`, cloudpickled: trusted
+data going to untrusted code) and `inputs/sandbox.json` (the confinement to apply, as JSON).
+The child answers with `out/report.json` (JSON, which the worker parses with care) and the
+response in its natural formats under `out/response/` — or, for a `Job`, with each output in
+`out/outputs/{key}/`, announced by a JSON line in `out/outputs.jsonl` as soon as it is
+written. Nothing the child writes is ever unpickled by the worker.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ PROGRESS = "progress.jsonl"  # progress events the child appends, which its work
 # server's settings, none of which reaches the child.
 PROGRESS_ENV = "STEP_PROGRESS_FILE"
 RESPONSE = "response"
+OUTPUTS = "outputs"  # a Job's outputs: out/OUTPUTS/{key}/, one folder each
+OUTPUT_EVENTS = "outputs.jsonl"  # a Job's events, one JSON line per output: ready or failed
 MAX_ADAPTER_METADATA = 64 * 1024  # bytes of JSON
 MAX_PROGRESS = 4 * 1024  # bytes of one progress event
+MAX_MESSAGE = 8 * 1024  # characters of a failed output's message
+MAX_TRACEBACK = 32 * 1024  # characters of a traceback
+MAX_OUTPUT_EVENT = MAX_ADAPTER_METADATA + MAX_MESSAGE + MAX_TRACEBACK + 1024  # bytes of a line
 FILENAME = "<function>"  # the name user code has in tracebacks
 #: What a pooled interpreter (sandbox/pool.py) writes on its control socket:
 READY = b"R"  # waiting for its job
@@ -102,6 +108,24 @@ class Call:
     # The keys of the step's metadata the adapter may report (its toolkit's declaration,
     # `Toolkit.metadata`): anything else the child reports is dropped, for the child runs
     # user code and its report is not trusted.
+    metadata: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Job:
+    """A toolkit's whole job instead of user source or a call (builder/sparkml: start Spark,
+    run the user's feature code, fit one model per output). The child calls `function`
+    (``"module:function"``, chosen by the step type's runner, never by the user) with the
+    `parameters` as they are (no markers: inputs travel as paths of their staged copies) and
+    an `Outputs` writer (sandbox/child.py), which puts each output of `outputs` (their keys)
+    in out/OUTPUTS/{key}/ and announces it, ready or failed, in out/OUTPUT_EVENTS; the worker
+    commits each output as soon as it is announced, while the job goes on (`OutputTail`).
+    `metadata`: the keys an announced output's metadata may hold (the rest is dropped: the
+    child runs user code, its events are checked, not trusted)."""
+
+    function: str
+    parameters: dict[str, Any]
+    outputs: tuple[str, ...]
     metadata: tuple[str, ...] = ()
 
 

@@ -47,12 +47,15 @@ class Toolkit:
     # The keys of a step's metadata its adapter reports (`outcome`): "metrics", "history",
     # ... Only these are kept of what the sandboxed child reports (sandbox/protocol.py).
     metadata: tuple[str, ...] = ()
+    # Whether its steps plot (explore/{tool}): its interpreters then import matplotlib too.
+    plots: bool = True
 
     @property
     def family(self) -> SandboxFamily:
         """The sandbox family of this toolkit's steps: its own pool of interpreters."""
         # matplotlib: explore steps plot with it (~0.25 s to import)
-        modules = (*SANDBOX_BASE_MODULES, "matplotlib.pyplot", *self.preimport, self.adapter)
+        plotting = ("matplotlib.pyplot",) if self.plots else ()
+        modules = (*SANDBOX_BASE_MODULES, *plotting, *self.preimport, self.adapter)
         return SandboxFamily(self.tool, modules, tuple(sorted(self.env.items())))
 
     def libraries(self) -> dict[str, str]:

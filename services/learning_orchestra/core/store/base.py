@@ -12,11 +12,11 @@ from __future__ import annotations
 import abc
 import base64
 import binascii
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NameTaken
 from ..model import Doc
 
 # `expect` conditions of `update`: a key maps to the value it must have, or to a collection of
@@ -36,6 +36,14 @@ def matches(doc: Doc, expect: Expect | None) -> bool:
         elif value != wanted:
             return False
     return True
+
+
+def name_taken(name: str) -> NameTaken:
+    """The error of an insert whose name exists (both adapters word it so)."""
+    return NameTaken(
+        f"the name {name!r} is already taken: choose another name, or delete that step first",
+        {"name": name},
+    )
 
 
 def encode_cursor(kind: str, position: str) -> str:
@@ -99,9 +107,14 @@ class Store(abc.ABC):
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
 
-    @abc.abstractmethod
     async def insert(self, doc: Doc) -> Doc:
         """Insert a new step; raise `NameTaken` if the name exists (enforced by the store)."""
+        return (await self.insert_many([doc]))[0]
+
+    @abc.abstractmethod
+    async def insert_many(self, docs: Sequence[Doc]) -> list[Doc]:
+        """Insert new steps, all or none (the outputs of one multi-output job): `NameTaken`
+        naming the first name that exists, and then none of `docs` is left inserted."""
 
     @abc.abstractmethod
     async def get(self, name: str) -> Doc | None: ...

@@ -25,7 +25,7 @@ overrun its timeout by up to `AWAIT_SECONDS`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -34,16 +34,31 @@ from bson.errors import InvalidBSON, InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
-from ..errors import BadRequest, CursorExpired, NameTaken, StoreUnavailable
+from ..errors import BadRequest, CursorExpired, StoreUnavailable
 from ..model import Doc
-from .base import Changes, Expect, Store, check_position, decode_cursor, encode_cursor
+from .base import (
+    Changes,
+    Expect,
+    Store,
+    check_position,
+    decode_cursor,
+    encode_cursor,
+    name_taken,
+)
 
 DEFAULT_DATABASE = "learning_orchestra"
 AWAIT_SECONDS = 0.25
 SERVER_SELECTION_MS = 5_000  # unless the URL sets serverSelectionTimeoutMS
 
+DUPLICATE_KEY = 11000
 _AUTH_FAILED = {13, 18}  # Unauthorized, AuthenticationFailed
 _NOT_A_REPLICA_SET = 40573
 _HISTORY_LOST = {280, 286}  # ChangeStreamFatalError, ChangeStreamHistoryLost: oplog rolled over
@@ -222,18 +237,23 @@ class MongoStore(Store):
             await steps.database.command("ping")
 
     # -- steps ------------------------------------------------------------------------------
-    async def insert(self, doc: Doc) -> Doc:
-        """Insert a new step; the unique `_id` refuses a taken name with `NameTaken`."""
+    async def insert_many(self, docs: Sequence[Doc]) -> list[Doc]:
+        """Insert new steps in order; the unique `_id` refuses a taken name with `NameTaken`,
+        and the steps inserted before it are removed again (all or none)."""
         try:
             with _reachable():
-                await self._steps.insert_one({"_id": doc["name"], **doc})
-        except DuplicateKeyError:
-            raise NameTaken(
-                f"the name {doc['name']!r} is already taken: choose another name, "
-                "or delete that step first",
-                {"name": doc["name"]},
-            ) from None
-        return doc
+                await self._steps.insert_many(
+                    [{"_id": doc["name"], **doc} for doc in docs], ordered=True
+                )
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or [{}]
+            failed = int(errors[0].get("index", 0))
+            if errors[0].get("code") != DUPLICATE_KEY:
+                raise
+            with _reachable():
+                await self._steps.delete_many({"_id": {"$in": [d["name"] for d in docs[:failed]]}})
+            raise name_taken(docs[failed]["name"]) from None
+        return list(docs)
 
     async def get(self, name: str) -> Doc | None:
         """The step's document, or None."""

@@ -22,12 +22,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import CursorExpired, NameTaken, StoreUnavailable
+from ..errors import CursorExpired, StoreUnavailable
 from ..model import Doc
 from .base import (
     Changes,
@@ -37,6 +37,7 @@ from .base import (
     decode_cursor,
     encode_cursor,
     matches,
+    name_taken,
 )
 
 T = TypeVar("T")
@@ -154,9 +155,11 @@ class SqliteStore(Store):
             raise StoreUnavailable("the store is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T], logged: str | None = None) -> T:
-        """Run `fn` in a transaction; then wake this process's watchers of step `logged`
-        (the step whose change `fn` logged; None: it logged none)."""
+    async def _write(
+        self, fn: Callable[[sqlite3.Connection], T], logged: str | Sequence[str] | None = None
+    ) -> T:
+        """Run `fn` in a transaction; then wake this process's watchers of the step(s)
+        `logged` (whose changes `fn` logged; None: it logged none)."""
 
         def transaction(db: sqlite3.Connection) -> T:
             db.execute("BEGIN IMMEDIATE")
@@ -173,8 +176,9 @@ class SqliteStore(Store):
 
         result = await self._run(transaction)
         if logged is not None:  # each woken watcher reads the log: wake only those concerned
+            names = {logged} if isinstance(logged, str) else set(logged)
             for watcher in self._watchers:
-                if watcher.name is None or watcher.name == logged:
+                if watcher.name is None or watcher.name in names:
                     watcher.wakeup.set()
         return result
 
@@ -232,23 +236,21 @@ class SqliteStore(Store):
         await self._run(lambda db: db.execute("SELECT 1").fetchone())
 
     # -- steps ------------------------------------------------------------------------------
-    async def insert(self, doc: Doc) -> Doc:
-        def insert(db: sqlite3.Connection) -> Doc:
-            try:
-                db.execute(
-                    "INSERT INTO steps (name, type, status, created, doc) VALUES (?, ?, ?, ?, ?)",
-                    (doc["name"], doc["type"], doc["status"], doc["_created"], _dumps(doc)),
-                )
-            except sqlite3.IntegrityError:
-                raise NameTaken(
-                    f"the name {doc['name']!r} is already taken: choose another name, "
-                    "or delete that step first",
-                    {"name": doc["name"]},
-                ) from None
-            self._log(db, doc["name"], doc)
-            return doc
+    async def insert_many(self, docs: Sequence[Doc]) -> list[Doc]:
+        def insert(db: sqlite3.Connection) -> list[Doc]:
+            for doc in docs:
+                try:
+                    db.execute(
+                        "INSERT INTO steps (name, type, status, created, doc) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (doc["name"], doc["type"], doc["status"], doc["_created"], _dumps(doc)),
+                    )
+                except sqlite3.IntegrityError:
+                    raise name_taken(doc["name"]) from None
+                self._log(db, doc["name"], doc)
+            return list(docs)
 
-        return await self._write(insert, doc["name"])
+        return await self._write(insert, [doc["name"] for doc in docs])
 
     async def get(self, name: str) -> Doc | None:
         return await self._run(lambda db: self._row_doc(db, name))

@@ -1,4 +1,6 @@
-"""builder service: `builder/pycaret` and `builder/autokeras`, a whole AutoML script as one step.
+"""builder service: `builder/pycaret` and `builder/autokeras`, a whole AutoML script as one step;
+`builder/sparkml`, LO's Spark MLlib builder: one job, one predictions table per classifier
+(steps/builder/sparkml.py).
 
 The body is function/python's (`name`, `function`, `functionParameters`, `description`) and
 so is the run: the code runs in a sandboxed child with `functionParameters` bound as
@@ -20,6 +22,7 @@ from typing import Any
 from ...core.steptype import SANDBOX_WORKER_PRELOAD, Content, StepType
 from ...toolkits import toolkit
 from ..function import FunctionRequest
+from . import sparkml
 
 RUNNER = "learning_orchestra.steps.function.jobs:run_python"
 
@@ -74,6 +77,7 @@ def builder_step_type(tool: str, example: dict[str, Any]) -> StepType:
 STEP_TYPES = [
     builder_step_type("pycaret", PYCARET_EXAMPLE),
     builder_step_type("autokeras", AUTOKERAS_EXAMPLE),
+    *sparkml.STEP_TYPES,
 ]
 
 

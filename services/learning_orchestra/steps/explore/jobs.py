@@ -1,7 +1,9 @@
 """Explore jobs, run in worker processes: histogram and summary of a table.
 
 Both read the input one column at a time (pyarrow), so memory is bounded by the largest
-column, not the table; results are small tables written as the step's output.
+column, not the table; results are small tables written as the step's output. With
+LO_SPARK_MASTER set, a table of more than LO_SPARK_MIN_ROWS rows is read by Spark instead
+(steps/spark_tables.py); the metadata's `engine` says which did.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...core.columns import require_columns_in_job
-from ...core.tableio import Table, column_type, open_table, save_table
+from ...core.tableio import Table, column_type, save_table
 from ...core.worker import JobContext, Output
+from ..transform.jobs import on_spark, open_input
 
 QUARTILES = (0.25, 0.5, 0.75)
 
@@ -45,7 +48,7 @@ def _column(table: Table, name: str) -> pa.ChunkedArray:
     return values
 
 
-def _is_numeric(type_: pa.DataType) -> bool:
+def is_numeric(type_: pa.DataType) -> bool:
     return bool(pa.types.is_integer(type_) or pa.types.is_floating(type_))
 
 
@@ -54,18 +57,18 @@ def _output(ctx: JobContext, table: pa.Table) -> Output:
     return Output(
         kind="table",
         format="parquet",
-        metadata=save_table(ctx.output_dir, table),
+        metadata={**save_table(ctx.output_dir, table), "engine": "pyarrow"},
         libraries={"pyarrow": pa.__version__},
     )
 
 
 # -- explore/histogram -------------------------------------------------------------------------
-def _value_type(types: list[pa.DataType]) -> pa.DataType:
+def value_type(types: list[pa.DataType]) -> pa.DataType:
     """One type for the `value` column: the columns' common type; float64 for a mix of numeric
     types; otherwise (e.g. text and numbers) string."""
     if all(t == types[0] for t in types):
         return types[0]
-    if all(_is_numeric(t) for t in types):
+    if all(is_numeric(t) for t in types):
         return pa.float64()
     return pa.string()
 
@@ -80,19 +83,23 @@ def _counts(values: pa.ChunkedArray) -> pa.Table:
 def histogram(ctx: JobContext) -> Output:
     """explore/histogram: rows `{field, value, count}`, the columns in the order listed."""
     input_name, names = ctx.parameters["inputDatasetName"], ctx.parameters["names"]
-    source = open_table(ctx.volume, ctx.parent(input_name))
+    location, source = open_input(ctx, input_name)
     require_columns_in_job(source.schema_arrow.names, names, input_name)
+    if on_spark(ctx, source):
+        from ..spark_tables import histogram as histogram_on_spark
+
+        return histogram_on_spark(ctx, location, source, names)
     parts = [_counts(_column(source, name)) for name in names]
-    value_type = _value_type([part.schema.field("value").type for part in parts])
+    common = value_type([part.schema.field("value").type for part in parts])
     fields, values, counts = [], [], []
     for name, part in zip(names, parts, strict=True):
         fields.append(pa.array([name] * part.num_rows, pa.string()))
-        values.append(pc.cast(part.column("value"), value_type))
+        values.append(pc.cast(part.column("value"), common))
         counts.append(part.column("count"))
     table = pa.table(
         {
             "field": pa.chunked_array(fields, pa.string()),
-            "value": pa.chunked_array([c for v in values for c in v.chunks], value_type),
+            "value": pa.chunked_array([c for v in values for c in v.chunks], common),
             "count": pa.chunked_array([c for v in counts for c in v.chunks], pa.int64()),
         }
     )
@@ -115,7 +122,7 @@ def _describe(name: str, values: pa.ChunkedArray) -> dict[str, Any]:
         missing=missing,
         unique=pc.count_distinct(values).as_py(),
     )
-    if _is_numeric(values.type):
+    if is_numeric(values.type):
         low_high = pc.min_max(values)
         quartiles = pc.quantile(values, q=list(QUARTILES)).to_pylist()
         row.update(
@@ -141,7 +148,11 @@ def _describe(name: str, values: pa.ChunkedArray) -> dict[str, Any]:
 def summarize(ctx: JobContext) -> Output:
     """explore/summary: one row per column of the input, in the table's column order."""
     input_name = ctx.parameters["inputDatasetName"]
-    source = open_table(ctx.volume, ctx.parent(input_name))
+    location, source = open_input(ctx, input_name)
+    if on_spark(ctx, source):
+        from ..spark_tables import summarize as summarize_on_spark
+
+        return summarize_on_spark(ctx, location, source)
     names = source.schema_arrow.names
     rows = [_describe(name, _column(source, name)) for name in names]
     return _output(ctx, pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA))

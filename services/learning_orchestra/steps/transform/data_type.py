@@ -118,7 +118,12 @@ async def cast(request: Request, steps: Steps) -> JSONResponse:
             {"field": "inputDatasetName"},
         )
     require_columns(doc, body.types, "types")
-    job = {"type": OPERATION, "runner": CAST_RUNNER, "parameters": params, "keys": ["castTypes"]}
+    job = {
+        "type": OPERATION,
+        "runner": CAST_RUNNER,
+        "parameters": params,
+        "keys": ["castTypes", "castEngine"],
+    }
     await steps.start_job(doc, job)
     url = f"{BASE_PATH}/{doc['type']}/{name}"
     return JSONResponse({"result": url}, headers={"Location": url})
