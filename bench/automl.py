@@ -47,7 +47,7 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
-from bench.harness import MB, ROOT, Row, emit, header, ratio_at_most, running
+from bench.harness import MB, ROOT, Row, bounded, emit, header, ratio_at_most, running
 
 if TYPE_CHECKING:
     from bench.run import Lo
@@ -632,19 +632,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     chosen = [p for key, p in pipelines(budget).items() if args.only in (None, key)]
 
-    def give_up(signum: int, frame: object) -> None:
-        raise SystemExit(
-            f"bench.automl: stopped by signal {signum} (SIGALRM: over {budget.alarm} s)"
-        )
-
-    # Bounded, and cleaned up however it ends: the server's `finally` runs on these.
-    signal.signal(signal.SIGALRM, give_up)
-    signal.signal(signal.SIGTERM, give_up)
-    signal.alarm(budget.alarm)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="lo-bench-automl-") as tmp:
+    with (
+        bounded(budget.alarm, "bench.automl"),
+        tempfile.TemporaryDirectory(prefix="lo-bench-automl-") as tmp,
+    ):
         rows = bench(Path(tmp), chosen, budget, args.quick)
-    signal.alarm(0)
     command = "python -m bench.automl" + "".join(
         f" {a}" for a in (argv if argv is not None else sys.argv[1:])
     )

@@ -182,6 +182,23 @@ def emit(lines: list[str], rows: Sequence[Row], output: Path | None) -> None:
         output.write_text(text)
 
 
+@contextlib.contextmanager
+def bounded(seconds: int, name: str) -> Iterator[None]:
+    """The block ends within `seconds` (SIGALRM) or on SIGTERM, by SystemExit, so that the
+    `finally` blocks inside it (servers, children) still clean up."""
+
+    def give_up(signum: int, frame: object) -> None:
+        raise SystemExit(f"{name}: stopped by signal {signum} (SIGALRM: over {seconds} s)")
+
+    signal.signal(signal.SIGALRM, give_up)
+    signal.signal(signal.SIGTERM, give_up)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+
+
 # -- processes ------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:

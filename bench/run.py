@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from bench.harness import (
     Process,
     Row,
     at_most,
+    bounded,
     emit,
     free_port,
     header,
@@ -523,16 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
 
-    def give_up(signum: int, frame: object) -> None:
-        raise SystemExit(f"bench: stopped by signal {signum} (SIGALRM: over {sizes.alarm} s)")
-
-    # Bounded, and cleaned up however it ends: the servers' `finally` blocks run on these.
-    signal.signal(signal.SIGALRM, give_up)
-    signal.signal(signal.SIGTERM, give_up)
-    signal.alarm(sizes.alarm)
-    with tempfile.TemporaryDirectory(prefix="lo-bench-") as tmp:
+    with bounded(sizes.alarm, "bench"), tempfile.TemporaryDirectory(prefix="lo-bench-") as tmp:
         rows = run_cases(Path(tmp), sizes)
-    signal.alarm(0)
     lines = header(f"./run.sh bench{' --quick' if args.quick else ''}")
     emit(lines, rows, args.output)
     return 0

@@ -19,14 +19,13 @@ docs/spark.md); progress on stderr.
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.harness import ROOT, Row, emit, header, running
+from bench.harness import ROOT, Row, bounded, emit, header, running
 
 DATA = ROOT / "examples" / "data" / "titanic"
 CLASSIFIERS = ("LR", "NB")
@@ -163,15 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 5)
 
-    def give_up(signum: int, frame: object) -> None:
-        raise SystemExit(f"bench.spark: stopped by signal {signum}")
-
-    signal.signal(signal.SIGALRM, give_up)
-    signal.signal(signal.SIGTERM, give_up)
-    signal.alarm(600 + 300 * rounds)
-    with tempfile.TemporaryDirectory(prefix="lo-bench-spark-") as tmp:
+    with (
+        bounded(600 + 300 * rounds, "bench.spark"),
+        tempfile.TemporaryDirectory(prefix="lo-bench-spark-") as tmp,
+    ):
         rows = bench(Path(tmp), rounds)
-    signal.alarm(0)
     lines = header(f"python -m bench.spark{' --quick' if args.quick else ''}")
     emit(lines, rows, args.output)
     return 0
