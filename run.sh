@@ -4,7 +4,9 @@
 #   ./run.sh test     install the dev tools and the toolkits, run the checks, the full tests
 #                     and the quick benchmark, printing how long each phase took
 #   ./run.sh bench    benchmark against the issue's limits, one Markdown table (--quick: < 1 min)
-#   ./run.sh deploy   deploy to Docker Swarm (not available yet)
+#   ./run.sh deploy   build the images and deploy to the Docker Swarm this node manages
+#                     (swarm/deploy.sh; ./run.sh deploy --help, docs/deploy.md)
+#   ./run.sh remove   remove the deployed stack (its volumes and secrets only if asked)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -64,6 +66,21 @@ has_extras() {
     done
 }
 
+# docker-compose 1.29.2 (tests/deploy checks the stacks with `docker-compose config`) in a venv
+# of its own, .venv/compose: its pins clash with the project's. Its PyYAML 5.4.1 builds only
+# with Cython < 3 and without build isolation, hence three installs.
+ensure_compose() {
+    local venv=$VENV/compose pins=swarm/compose-requirements.txt hash
+    hash=$(sha256sum "$pins" | cut -c1-16)
+    [ "$(cat "$venv/.lo-installed" 2>/dev/null)" = "$hash" ] && return
+    rm -rf "$venv"
+    "$(python_311)" -m venv "$venv"
+    "$venv/bin/pip" install --quiet -c "$pins" Cython wheel
+    "$venv/bin/pip" install --quiet -c "$pins" --no-build-isolation PyYAML
+    "$venv/bin/pip" install --quiet -c "$pins" docker-compose
+    echo "$hash" >"$venv/.lo-installed"
+}
+
 # Spark (builder/sparkml) runs on a Java 17 (or 11, 21) runtime, which pip cannot install.
 require_java() {
     local java=java
@@ -120,6 +137,7 @@ local)
 test)
     phase install ensure_venv dev,sklearn,tensorflow,pycaret,autokeras,spark
     phase java require_java
+    phase "install compose" ensure_compose
     phase "ruff check" "$VENV/bin/ruff" check services client tests bench examples
     phase "ruff format" "$VENV/bin/ruff" format --check services client tests bench examples
     phase mypy "$VENV/bin/mypy" services client
@@ -135,13 +153,11 @@ bench)
     ensure_venv dev,sklearn,tensorflow,pycaret,autokeras,spark
     exec "$VENV/bin/python" -m bench.run "$@"
     ;;
-deploy)
-    echo "./run.sh deploy: Docker Swarm deployment is not available yet (see the issues)." >&2
-    echo "Use ./run.sh local for the embedded server." >&2
-    exit 2
+deploy | remove)
+    exec bash swarm/deploy.sh "$command" "$@"
     ;;
 *)
-    echo "usage: ./run.sh local|test|bench|deploy" >&2
+    echo "usage: ./run.sh local|test|bench|deploy|remove" >&2
     exit 2
     ;;
 esac

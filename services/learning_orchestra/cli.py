@@ -15,14 +15,38 @@ import sys
 from pathlib import Path
 
 
+def _tools(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str] | None:
+    """`--tool` (repeated and/or comma-separated), checked against `--step`'s tools."""
+    if not args.tool:
+        return None
+    from .core.api import check_tools
+
+    if not args.step:
+        parser.error("argument --tool: serves some tools of one step service: give --step too")
+    try:
+        tools = [t.strip() for given in args.tool for t in given.split(",") if t.strip()]
+        return check_tools(args.step, tools)
+    except ValueError as exc:
+        parser.error(f"argument --tool: {exc}")
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from .core.api import create_app
+    from .core.settings import SECRET_KEY, SettingError, get_settings, secret_value
 
+    tools = _tools(args.parser, args)
     if args.data_dir:
         os.environ["LO_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    app = create_app([args.step] if args.step else None)
+    try:  # a setting that cannot be read stops the server with its message, not a traceback
+        get_settings()
+        secret_value(SECRET_KEY)  # read again by the artifact volume, once the app starts
+    except (SettingError, ValidationError) as exc:
+        sys.stderr.write(f"learning-orchestra serve: error: {exc}\n")
+        return 2
+    app = create_app([args.step] if args.step else None, tools=tools)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -73,6 +97,7 @@ def _gateway_config(args: argparse.Namespace) -> int:
             shared_service=args.shared_service,
             max_upload_mb=args.max_upload_mb,
             gateway_port=args.gateway_port,
+            splits=args.split or (),
         )
     except ValueError as exc:
         sys.stderr.write(f"learning-orchestra gateway-config: error: {exc}\n")
@@ -94,7 +119,14 @@ def main(argv: list[str] | None = None) -> int:
 
     serve = commands.add_parser("serve", help="run the REST server (all services by default)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    # a string: argparse converts (and checks) a default as it does a --port given
+    default_port = os.environ.get("LO_PORT") or "8080"
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help="default: LO_PORT, else 8080 (the images' health check asks LO_PORT too)",
+    )
     serve.add_argument("--data-dir", help="artifact volume and embedded store (LO_DATA_DIR)")
     serve.add_argument(
         "--step",
@@ -102,8 +134,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SERVICE",
         help=f"serve only this step service, as a Swarm service does: {', '.join(SERVICES)}",
     )
+    serve.add_argument(
+        "--tool",
+        action="append",
+        metavar="TOOL",
+        help="with --step: serve (and run the jobs of) only this tool of the step, e.g. "
+        "--step train --tool pycaret, a heavy tool as a service of its own (gateway/README.md); "
+        "repeatable, or comma-separated",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    serve.set_defaults(func=_serve)
+    serve.set_defaults(func=_serve, parser=serve)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI document (YAML)")
     openapi.add_argument("--output", "-o", help="write to this file instead of stdout")
@@ -140,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     gateway.add_argument(
         "--gateway-port", type=int, default=GATEWAY_PORT, help="KrakenD's port (%(default)s)"
+    )
+    gateway.add_argument(
+        "--split",
+        action="append",
+        metavar="STEP/TOOL",
+        help="route this tool's routes of the step to a service of its own, {STEP}-{TOOL} in "
+        "--host-pattern (lo-train-pycaret: `serve --step train --tool pycaret`), the step's "
+        "other routes staying with {STEP}; repeatable",
     )
     gateway.set_defaults(func=_gateway_config)
 

@@ -10,6 +10,11 @@ The apps are the route table here as they are for `openapi.yaml`, so a route add
 (or a step package added to steps/) reaches the gateway by regenerating the file, and
 tests/gateway checks that the file, `openapi.yaml` and the apps agree.
 
+`splits` (`--split train/pycaret`): a tool of a step run as a service of its own,
+`lo-train-pycaret` running `serve --step train --tool pycaret`, and `lo-train` the step's
+other tools (`--tool scikitlearn,tensorflow,autokeras`). The routes of that tool's step type
+go to the former; what every app of the step serves (its ROUTERS) to the latter.
+
 Why each setting (gateway/README.md says more):
 
 - `output_encoding` and the backend's `encoding` are `no-op`: otherwise KrakenD decodes each
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,29 +190,85 @@ def app_routes(app: Any) -> list[Route]:
     return routes
 
 
-def gateway_routes(shared_service: str = SHARED_SERVICE) -> list[tuple[Route, str]]:
-    """Every route of every step service with the service that answers it, in path order.
+@dataclass(frozen=True)
+class Backend:
+    """One service of the stack: a step service, or some tools of one (`splits`)."""
 
-    A route every service serves goes to `shared_service`; one that several (but not all)
-    serve is an error: KrakenD sends a path to one backend, so the table would be ambiguous."""
-    from .core.api import SERVICES, create_app
+    name: str  # what `{service}` of the host pattern becomes: "train", "train-pycaret"
+    step: str  # the step service it runs: `serve --step STEP`
+    tools: tuple[str, ...] | None = None  # `--tool ...`; None: all of the step's
+
+    def app(self) -> Any:
+        from .core.api import create_app
+
+        return create_app([self.step], tools=self.tools)
+
+
+def backends(splits: Sequence[str] = ()) -> list[Backend]:
+    """The services of a stack: one per step service, except that each `STEP/TOOL` of
+    `splits` is a service of its own, `{step}-{tool}`, beside `{step}` serving the step's
+    other tools (listed first: it also answers the step's routes of no tool)."""
+    from .core.api import SERVICES, check_tools, service_tools
+
+    split: dict[str, list[str]] = {}
+    for given in splits:
+        step, _, tool = given.partition("/")
+        if step not in SERVICES:
+            raise ValueError(
+                f"--split {given}: write STEP/TOOL, STEP a step service: {', '.join(SERVICES)}"
+            )
+        try:
+            split[step] = check_tools(step, [*split.get(step, []), tool])
+        except ValueError as exc:
+            raise ValueError(f"--split {given}: {exc}") from None
+    result: list[Backend] = []
+    for step in SERVICES:
+        tools = split.get(step, [])
+        rest = tuple(t for t in service_tools(step) if t not in tools)
+        if not tools:
+            result.append(Backend(step, step))
+        elif rest:
+            result.append(Backend(step, step, rest))
+        result += [Backend(f"{step}-{tool}", step, (tool,)) for tool in tools]
+    return result
+
+
+def gateway_routes(
+    shared_service: str = SHARED_SERVICE, splits: Sequence[str] = ()
+) -> list[tuple[Route, str]]:
+    """Every route of every service of the stack (`backends(splits)`) with the service that
+    answers it, in path order.
+
+    A route every service serves goes to `shared_service`; one that several apps of one
+    step serve (its routes of no tool, when a tool is split off) to the first of them; one
+    that several others serve is an error: KrakenD sends a path to one backend, so the table
+    would be ambiguous."""
+    from .core.api import SERVICES
 
     if shared_service not in SERVICES:
         raise ValueError(
             f"unknown step service {shared_service!r} for the shared routes; known: "
             f"{', '.join(SERVICES)}"
         )
-    served = {service: app_routes(create_app([service])) for service in SERVICES}
+    stack = backends(splits)
+    if shared_service not in {backend.name for backend in stack}:
+        raise ValueError(
+            f"--shared-service {shared_service}: every tool of it is split off (--split); "
+            "choose another service for the shared routes"
+        )
+    step_of = {backend.name: backend.step for backend in stack}
     owners: dict[tuple[str, str], dict[Route, list[str]]] = {}
-    for service, routes in served.items():
-        for route in routes:
-            owners.setdefault((route.method, route.path), {}).setdefault(route, []).append(service)
+    for backend in stack:
+        for route in app_routes(backend.app()):
+            owners.setdefault((route.method, route.path), {}).setdefault(route, []).append(
+                backend.name
+            )
     table: list[tuple[Route, str]] = []
     for (method, path), variants in owners.items():
         services = [service for owners_of in variants.values() for service in owners_of]
-        if len(variants) == 1 and len(services) == len(SERVICES):
+        if len(variants) == 1 and len(services) == len(stack):
             table.append((next(iter(variants)), shared_service))
-        elif len(services) == 1:
+        elif len(variants) == 1 and len({step_of[service] for service in services}) == 1:
             table.append((next(iter(variants)), services[0]))
         else:
             raise ValueError(
@@ -228,10 +290,12 @@ def krakend_config(
     shared_service: str = SHARED_SERVICE,
     max_upload_mb: int | None = None,
     gateway_port: int = GATEWAY_PORT,
+    splits: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The KrakenD 2.x configuration (format version 3) routing every step service's routes.
 
-    `max_upload_mb`: the services' LO_MAX_UPLOAD_MB (default: that setting's default)."""
+    `max_upload_mb`: the services' LO_MAX_UPLOAD_MB (default: that setting's default).
+    `splits`: `STEP/TOOL`s run as services of their own (`backends`)."""
     from .core.routes import MAX_JSON_BYTES, UPLOAD_SLACK
     from .core.settings import Settings
     from .steps.observe import MAX_TIMEOUT
@@ -251,11 +315,12 @@ def krakend_config(
     max_payload = max(max_upload_mb * 2**20 + UPLOAD_SLACK, MAX_JSON_BYTES)
     endpoints = [
         _endpoint(route, host_pattern.format(service=service, port=port), _duration(timeout))
-        for route, service in gateway_routes(shared_service)
+        for route, service in gateway_routes(shared_service, splits)
     ]
+    command = "learning-orchestra gateway-config" + "".join(f" --split {s}" for s in splits)
     return {
         "@comment": (
-            "Generated by `learning-orchestra gateway-config` from the step services' routes: "
+            f"Generated by `{command}` from the step services' routes: "
             "do not edit, regenerate (gateway/README.md)."
         ),
         "version": 3,

@@ -30,8 +30,9 @@ from learning_orchestra.cli import main
 from learning_orchestra.core.api import SERVICES, _declares_service, create_app
 from learning_orchestra.core.routes import MAX_JSON_BYTES, UPLOAD_SLACK
 from learning_orchestra.core.settings import BASE_PATH, Settings
-from learning_orchestra.gateway import SHARED_SERVICE, app_path
+from learning_orchestra.gateway import SHARED_SERVICE, app_path, gateway_routes
 from learning_orchestra.steps.observe import MAX_TIMEOUT
+from tests.conftest import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKED_IN = ROOT / "gateway" / "krakend.json"
@@ -288,3 +289,104 @@ def test_a_module_declares_a_service_by_assigning_its_routes(tmp_path: Path) -> 
         if _declares_service(tmp_path / name):
             found.add(name)
     assert found == {"types.py", "routers.py"}
+
+
+# -- a heavy tool split off into a service of its own (`--split`, `serve --tool`) ---------------
+
+SPLIT_HOST = re.compile(r"^http://lo-(?P<service>[a-z_]+(-[a-z_]+)?):8080$")
+
+
+@pytest.fixture(scope="module")
+def split_config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    written = tmp_path_factory.mktemp("split") / "krakend.json"
+    assert main(["gateway-config", "--split", "train/pycaret", "-o", str(written)]) == 0
+    loaded: dict[str, Any] = json.loads(written.read_text())
+    return loaded
+
+
+def test_a_split_tool_goes_to_its_own_service_and_nothing_else_moves(
+    config: dict[str, Any], split_config: dict[str, Any]
+) -> None:
+    whole, split = _endpoints(config), _endpoints(split_config)
+    assert set(split) == set(whole)
+    moved = {key for key in split if split[key] != whole[key]}
+    assert moved == {key for key in whole if key[1].startswith(f"{BASE_PATH}/train/pycaret")}
+    assert moved, "no train/pycaret route"
+    for key in moved:
+        assert split[key]["backend"][0]["host"] == ["http://lo-train-pycaret:8080"], key
+        assert whole[key]["backend"][0]["host"] == ["http://lo-train:8080"], key
+        # only the host differs: the same parameters, headers, encodings and timeouts
+        rehosted = {**split[key], "backend": [{**split[key]["backend"][0], "host": ["x"]}]}
+        assert rehosted == {**whole[key], "backend": [{**whole[key]["backend"][0], "host": ["x"]}]}
+    errors = list(
+        jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).iter_errors(split_config)
+    )
+    assert not errors, errors[:3]
+    assert "--split train/pycaret" in split_config["@comment"]
+
+
+def test_the_split_services_together_serve_exactly_the_step_s_routes(
+    split_config: dict[str, Any], services: dict[str, dict[Key, bool]]
+) -> None:
+    pycaret = _served(create_app(["train"], tools=["pycaret"]))
+    others = _served(create_app(["train"], tools=["scikitlearn", "tensorflow", "autokeras"]))
+    assert set(pycaret) | set(others) == set(services["train"])
+    shared = set.intersection(*(set(served) for served in services.values()))
+    assert set(pycaret) & set(others) == shared  # /health, /docs, ...: nothing of train's
+    for (method, path), endpoint in _endpoints(split_config).items():
+        match = SPLIT_HOST.match(endpoint["backend"][0]["host"][0])
+        assert match, endpoint["backend"][0]["host"]
+        service = match["service"]
+        if (method, path) in shared:
+            assert service == SHARED_SERVICE
+        elif service == "train-pycaret":
+            assert (method, path) in pycaret
+        elif service == "train":
+            assert (method, path) in others
+        else:
+            assert (method, path) in services[service]
+
+
+def test_routes_of_no_tool_stay_with_the_step_s_other_tools() -> None:
+    """transform/dataType (a router of the transform service, no step type's tool) is served
+    by every app of transform: the gateway sends it to lo-transform, which keeps the rest."""
+    table = gateway_routes(splits=["transform/projection", "transform/projection"])
+    hosts = {(route.method, route.path): service for route, service in table}
+    assert hosts["PATCH", f"{BASE_PATH}/transform/dataType"] == "transform"
+    assert hosts["POST", f"{BASE_PATH}/transform/projection"] == "transform-projection"
+    assert hosts["POST", f"{BASE_PATH}/transform/scikitlearn"] == "transform"
+
+
+def test_a_tool_of_no_step_type_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gateway-config", "--split", "train/nope"]) == 2
+    assert "its tools: scikitlearn, tensorflow, pycaret, autokeras" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--step", "train", "--tool", "pycaret,nope"])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --tool: 'nope': not a tool of step service 'train'" in error
+    assert "its tools: scikitlearn, tensorflow, pycaret, autokeras" in error
+    with pytest.raises(SystemExit):
+        main(["serve", "--tool", "pycaret"])
+    assert "give --step too" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not a tool of step service 'train'"):
+        create_app(["train"], tools=["csv"])
+
+
+def test_a_server_of_one_tool_serves_that_tool_only(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data")
+    server.start("--step", "train", "--tool", "pycaret")
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            assert client.get("/health").json() == {
+                "result": "ok",
+                "services": ["train"],
+                "tools": ["pycaret"],
+            }
+            assert client.get(f"{BASE_PATH}/train/pycaret").status_code == 200
+            missing = client.get(f"{BASE_PATH}/train/scikitlearn")
+            assert missing.status_code == 404, missing.text
+            assert missing.json()["result"] == "no such route: check the URL"
+            assert client.get(f"{BASE_PATH}/model/pycaret").status_code == 404
+    finally:
+        server.stop()

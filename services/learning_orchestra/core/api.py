@@ -107,6 +107,25 @@ def service_module(name: str) -> Any:
     return importlib.import_module(f"learning_orchestra.steps.{name}")
 
 
+def service_tools(name: str) -> tuple[str, ...]:
+    """The tools of step service `name` (train: scikitlearn, tensorflow, pycaret, autokeras):
+    those of its step types, in their order. `create_app([name], tools=...)` serves some."""
+    return tuple(dict.fromkeys(t.tool for t in getattr(service_module(name), "STEP_TYPES", [])))
+
+
+def check_tools(service: str, tools: Sequence[str]) -> list[str]:
+    """`tools` without repeats, each a tool of step service `service`; else a ValueError
+    listing the service's tools (what `serve --tool` and `gateway-config --split` say)."""
+    known = service_tools(service)
+    unknown = [tool for tool in tools if tool not in known] or ([] if tools else [""])
+    if unknown:
+        raise ValueError(
+            f"{', '.join(map(repr, unknown))}: not a tool of step service {service!r}; its "
+            f"tools: {', '.join(known) or 'none'}"
+        )
+    return list(dict.fromkeys(tools))
+
+
 def error_body(message: str, code: str, detail: Any = None) -> dict[str, Any]:
     return {"result": message, "error": {"code": code, "detail": detail}}
 
@@ -209,11 +228,26 @@ def _whole_api_document() -> dict[str, Any]:
     return openapi_document()
 
 
-def create_app(services: Sequence[str] | None = None, settings: Settings | None = None) -> FastAPI:
-    """An app serving `services` (default: all) under the API base path."""
+def create_app(
+    services: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    tools: Sequence[str] | None = None,
+) -> FastAPI:
+    """An app serving `services` (default: all) under the API base path.
+
+    `tools` (with one service): only the step types of those tools of it, served and run by
+    its supervisor: `serve --step train --tool pycaret`, a heavy tool split off into a Swarm
+    service of its own (gateway/README.md). The service's other routes (its ROUTERS: LO's
+    transform/dataType, the tune/autokeras notice, builder's file route) belong to no step
+    type's tool, and every app of the service serves them."""
     names = list(services or SERVICES)
     modules = [service_module(n) for n in names]
-    step_types: list[StepType] = [t for m in modules for t in getattr(m, "STEP_TYPES", [])]
+    if tools is not None and len(names) != 1:
+        raise ValueError(f"tools {list(tools)}: name the one step service they are tools of")
+    only = None if tools is None else check_tools(names[0], tools)
+    step_types: list[StepType] = [
+        t for m in modules for t in getattr(m, "STEP_TYPES", []) if only is None or t.tool in only
+    ]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -236,6 +270,8 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
             app.state.steps.tables.close()
 
     title = "Learning Orchestra" + ("" if services is None else f" — {', '.join(names)}")
+    if only is not None:
+        title += f" ({', '.join(only)})"
     app = FastAPI(
         title=title,
         version="1.0.0",
@@ -268,6 +304,8 @@ def create_app(services: Sequence[str] | None = None, settings: Settings | None 
 
     @app.get("/health", tags=["health"], summary="Liveness")
     async def health() -> dict[str, Any]:
+        if only is not None:
+            return {"result": "ok", "services": names, "tools": only}
         return {"result": "ok", "services": names}
 
     @app.get("/ready", tags=["health"], summary="Readiness: the store answers")

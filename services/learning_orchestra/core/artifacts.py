@@ -163,9 +163,15 @@ class ArtifactVolume:
         self.key = key if key is not None else self._load_key()
 
     def _load_key(self) -> bytes:
-        env = os.environ.get("LO_SECRET_KEY")
-        if env:
-            return env.encode()
+        """LO_SECRET_KEY (or the file LO_SECRET_KEY_FILE names: a Docker secret), else the
+        volume's own key file, made on first use."""
+        # here, not at module level: sandboxed children import this module (core/formats.py)
+        # and have no use for pydantic-settings
+        from .settings import SECRET_KEY, secret_value
+
+        configured = secret_value(SECRET_KEY)
+        if configured:
+            return configured.encode()
         path = self.root / ".secret-key"
         if not path.exists():
             _create_key(path)

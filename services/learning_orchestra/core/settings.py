@@ -1,22 +1,123 @@
-"""Settings read from the environment (`LO_*` variables)."""
+"""Settings read from the environment (`LO_*` variables), or from files they name.
+
+Every setting `LO_X` may instead be given as `LO_X_FILE`, the path of a file holding its
+value: how Docker (and Kubernetes) hand secrets to a service, as files under /run/secrets
+rather than in its environment, where other processes of its user could read them
+(/proc/<pid>/environ) and `docker inspect` shows them. `secret_value` is that one rule, used
+by `Settings` (its `FileSettingsSource`) and by the artifact key's reader (`LO_SECRET_KEY`,
+core/artifacts.py); `secret_files` lists the files so the sandbox hides them from user code.
+"""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 BASE_PATH = "/api/learningOrchestra/v1"
+PREFIX = "LO_"
+#: `LO_X_FILE`: the path of a file holding the value of `LO_X`.
+FILE_SUFFIX = "_FILE"
+#: The artifact key (core/artifacts.py): not a field of Settings, since a job's worker reads
+#: it too, but read by the same rule.
+SECRET_KEY = "LO_SECRET_KEY"
+
+
+class SettingError(ValueError):
+    """A setting that cannot be read; the message names the variables and what to do."""
+
+
+def secret_value(name: str) -> str | None:
+    """The value of variable `name`, or else the content of the file `{name}_FILE` names (its
+    trailing newline and spaces stripped); None when neither is set.
+
+    Both set is an error rather than a precedence rule: one of them is a leftover, and which
+    one the operator meant cannot be guessed. So is an empty or unreadable file: a missing
+    token or key must stop the server, not silently turn authentication off or make a new key.
+    """
+    file_variable = name + FILE_SUFFIX
+    path = os.environ.get(file_variable)
+    if path is None:
+        return os.environ.get(name)
+    if name in os.environ:
+        raise SettingError(
+            f"{name} and {file_variable} are both set: keep one ({file_variable} names a file "
+            f"holding {name}'s value, e.g. a Docker secret)"
+        )
+    if not path.strip():
+        raise SettingError(f"{file_variable} is empty: give the path of a file holding {name}")
+    try:
+        value = Path(path).read_text(encoding="utf-8").rstrip()
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise SettingError(
+            f"{file_variable}={path}: the file cannot be read ({type(exc).__name__}: {reason}); "
+            "give a readable file holding the value, or unset the variable"
+        ) from None
+    if not value:
+        raise SettingError(f"{file_variable}={path}: the file is empty; it must hold {name}")
+    return value
+
+
+def secret_files() -> list[Path]:
+    """The files `LO_*_FILE` variables of this process's environment name: settings and
+    secrets the sandbox hides from user code (sandbox/__init__.py, `Sandbox.config`)."""
+    return sorted(
+        Path(path)
+        for variable, path in os.environ.items()
+        if variable.startswith(PREFIX) and variable.endswith(FILE_SUFFIX) and path.strip()
+    )
+
+
+class FileSettingsSource(PydanticBaseSettingsSource):
+    """Each field from the file `LO_<FIELD>_FILE` names, where that variable is set
+    (`secret_value`: both it and `LO_<FIELD>` set, or an unreadable file, is an error).
+
+    Only the field's own name gets a `_FILE` twin, not its aliases (LO_CONCURRENCY)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"{PREFIX}{field_name.upper()}"
+        if variable + FILE_SUFFIX not in os.environ:
+            return None, field_name, False
+        return secret_value(variable), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
 
 
 class Settings(BaseSettings):
-    """Every knob of a service. Each field is read from `LO_<FIELD>` (upper case)."""
+    """Every knob of a service. Each field is read from `LO_<FIELD>` (upper case), or from
+    the file `LO_<FIELD>_FILE` names."""
 
-    model_config = SettingsConfigDict(env_prefix="LO_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="ignore", populate_by_name=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' sources, with `LO_<FIELD>_FILE` after the environment (a field
+        cannot come from both: `secret_value` refuses that)."""
+        files = FileSettingsSource(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
     data_dir: Path = Field(Path("./data"), description="artifact volume and embedded store")
     store_url: str | None = Field(

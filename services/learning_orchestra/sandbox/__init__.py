@@ -22,8 +22,8 @@ where {scratch} is the step's scratch folder in the volume, then starts the chil
   started (also what left the group with setsid);
 - RLIMIT_CPU = LO_JOB_CPU_SECONDS (Settings.cpu_seconds) and, where the kernel has it,
   Landlock: reading anything but the data directory (its own scratch folder excepted),
-  writing only `work/`, `tmp/`, `out/` and /dev/shm, no signals to processes outside its
-  sandbox.
+  the SQLite store and the files `LO_*_FILE` variables name (secrets), writing only
+  `work/`, `tmp/`, `out/` and /dev/shm, no signals to processes outside its sandbox.
 
 After the child ends, whatever it left running is killed, its report (JSON) is read, and the
 files of `out/response/` and `work/` are copied (regular files only: links, devices and
@@ -64,7 +64,7 @@ from ..core import references
 from ..core.artifacts import MANIFEST, TamperedArtifact
 from ..core.errors import JobFailed
 from ..core.formats import MAIN_FILE
-from ..core.settings import Settings
+from ..core.settings import Settings, secret_files
 from . import landlock, namespaces, seccomp
 from .protocol import (
     ACCEPTED,
@@ -403,6 +403,9 @@ class Sandbox:
             if store.startswith("sqlite://"):  # also when it lies outside the data directory
                 db = Path(store[len("sqlite://") :])
                 hidden += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+            # LO_*_FILE: Docker secrets (tokens, the artifact key, the store's URL) are
+            # world-readable files as Docker mounts them by default
+            hidden += secret_files()
             read = [*readable_except(hidden), str(self.root)]
             write = [str(self.work), str(self.tmp), str(self.out), "/dev/shm"]
             if plan.private_tmp:  # its own tmpfs: readable; writable unless a path the
