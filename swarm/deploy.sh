@@ -295,7 +295,8 @@ deploy() {
     wait_until_healthy
     say "every service is healthy"
     if docker service inspect "${STACK}_lo-gateway" >/dev/null 2>&1; then
-        echo "Learning Orchestra: $LO_PUBLIC_URL/api/learningOrchestra/v1 (docs: $LO_PUBLIC_URL/docs)"
+        echo "Learning Orchestra: $LO_PUBLIC_URL/api/learningOrchestra/v1"
+        echo "studio: $LO_PUBLIC_URL/studio/ | API docs: $LO_PUBLIC_URL/docs"
     fi
 }
 

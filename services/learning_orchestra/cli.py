@@ -68,9 +68,10 @@ def _banner(host: str, port: int) -> None:
         shown = f"[{shown}]"  # an IPv6 address in a URL
     url = f"http://{shown}:{port}"
     logging.getLogger("learning_orchestra").info(
-        "Learning Orchestra: API %s%s | docs %s/docs | data directory %s",
+        "Learning Orchestra: API %s%s | studio %s/studio/ | docs %s/docs | data directory %s",
         url,
         BASE_PATH,
+        url,
         url,
         settings.data_dir.resolve(),
     )

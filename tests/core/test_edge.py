@@ -109,6 +109,20 @@ def test_origins_own_and_listed_pass_others_are_403(edge: TestClient) -> None:
     assert listed.status_code == 200
 
 
+def test_a_same_origin_page_behind_a_proxy_passes(edge: TestClient) -> None:
+    """Through the gateway the service sees its own name as Host and the public URL as
+    Origin; the browser's `Sec-Fetch-Site: same-origin` (which no page can set) says the page
+    is of the URL's origin: the studio's own requests pass, another site's still do not."""
+    # (Host a loopback name here: this test client's connection arrives over loopback)
+    proxied = {"host": "localhost:8080", "origin": "http://gateway.example:8080"}
+    response = edge.get(FUNCTION, headers={**proxied, "sec-fetch-site": "same-origin"})
+    assert response.status_code == 200, response.text
+    assert_error(
+        edge.get(FUNCTION, headers={**proxied, "sec-fetch-site": "same-site"}), 403, "origin"
+    )
+    assert_error(edge.get(FUNCTION, headers=proxied), 403, "origin")
+
+
 def test_cors_headers_for_listed_origins_only(edge: TestClient) -> None:
     preflight = edge.options(
         FUNCTION,

@@ -36,6 +36,7 @@ from .service import StepService
 from .settings import BASE_PATH, Settings, get_settings
 from .steptype import StepType
 from .store import store_from_url
+from .studio import install_studio
 
 log = logging.getLogger(__name__)
 
@@ -282,6 +283,7 @@ def create_app(
     )
     _install_error_handlers(app)
     install_docs(app)
+    install_studio(app)  # the web view of pipelines, served by every app like /docs
     _document_schemas(app, [*ANSWERS, *(m for mod in modules for m in getattr(mod, "SCHEMAS", ()))])
     if set(names) != set(SERVICES):
         # Behind the gateway (gateway/krakend.json) one service answers /openapi.json and

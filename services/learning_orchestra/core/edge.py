@@ -12,8 +12,10 @@ a DNS-rebinding page even reads the answers. `EdgeGuard` refuses, before any rou
   a 415 saying to send `-H 'Content-Type: application/json'`;
 - a request from another origin (403): an `Origin` header that is neither the request's own
   origin (its `Host`) nor one of `LO_CORS_ORIGINS`, or `Sec-Fetch-Site: cross-site` (which
-  browsers send even where they leave `Origin` out). Clients that are not browsers (the
-  Python client, curl) send neither header and pass;
+  browsers send even where they leave `Origin` out). `Sec-Fetch-Site: same-origin`, which
+  only the browser sets, passes whatever `Origin` says: behind a proxy (the gateway) `Host`
+  is the service's name, not the page's. Clients that are not browsers (the Python client,
+  curl) send none of these headers and pass;
 - on a connection that arrived over loopback, a `Host` that is not a loopback name
   (`localhost`, `127.x.x.x`, `[::1]`, or one of `LO_ALLOWED_HOSTS`) (421): the signature of
   DNS rebinding, where `evil.example` resolves to 127.0.0.1.
@@ -102,7 +104,13 @@ class EdgeGuard:
             )
 
         origin = headers.get("origin")
-        if origin is not None:
+        site = headers.get("sec-fetch-site", "").lower()
+        if site == "same-origin":
+            # The browser's own word that the page is of the URL's origin (no page can set
+            # this header). It holds behind a proxy too, where Host is the service's name and
+            # Origin the public URL: the studio through the gateway, at any of its addresses.
+            pass
+        elif origin is not None:
             origin = origin.strip().rstrip("/")
             own = _same_default_port(origin, name, port)
             if not own and origin not in cors and "*" not in cors:
@@ -113,7 +121,7 @@ class EdgeGuard:
                     "cross_origin",
                     {"origin": origin},
                 )
-        elif headers.get("sec-fetch-site", "").lower() == "cross-site":
+        elif site == "cross-site":
             return _error(
                 403,
                 "cross-site requests from web pages are refused (Sec-Fetch-Site: cross-site)",
