@@ -64,20 +64,18 @@ export function Compare({ steps, revision, selected, onSelect }) {
 
   return html`<section class="compare" aria-labelledby="compare-title">
     <h2 id="compare-title">Compare models</h2>
-    <p class="note">Select a column header to sort by it; select it again to reverse the order.</p>
     ${board.rows.length
-      ? html`<${SortableTable}
-          columns=${columns}
-          rows=${board.rows}
-          caption="Metrics of the evaluate steps, by model"
-          testid="leaderboard"
-        />`
-      : html`<p>No evaluate step has metrics yet.</p>
-          <table data-testid="leaderboard" class="empty-table">
-            <caption>Metrics of the evaluate steps, by model</caption>
-            <thead><tr><th scope="col">Step</th><th scope="col">Model</th></tr></thead>
-            <tbody></tbody>
-          </table>`}
+      ? html`<p class="note">Select a column header to sort by it; select it again to reverse the order.</p>
+          <${SortableTable}
+            columns=${columns}
+            rows=${board.rows}
+            caption="Metrics of the evaluate steps, by model"
+            testid="leaderboard"
+          />`
+      : html`<p data-testid="leaderboard-empty">
+          No evaluate step has metrics yet: an evaluate step's metrics appear here, one row per
+          model, as soon as it finishes.
+        </p>`}
 
     <h2>PyCaret leaderboard</h2>
     ${trains.length === 0 && html`<p>No PyCaret train step has a compare_models leaderboard yet.</p>`}

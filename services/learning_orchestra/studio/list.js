@@ -112,7 +112,11 @@ export function StepList({ steps, selected, onSelect, total }) {
 
   return html`<div class="list-wrap">
     <p class="note" id="list-count" aria-live="off">
-      ${count === total ? `${total} steps` : `${count} of ${total} steps match`}
+      ${total === 0
+        ? "No steps yet: they appear here, live, as a notebook or the API creates them."
+        : count === total
+          ? `${total} steps`
+          : `${count} of ${total} steps match`}
     </p>
     <div class="list-scroll" ref=${scroller} onScroll=${(event) => setScrollTop(event.currentTarget.scrollTop)}>
       <div
