@@ -15,6 +15,7 @@ BASE_IMAGE=
 BUILD=1
 TIMEOUT=900
 IMAGES=
+NODES=1 # the swarm's nodes, counted once deploy has checked there is a swarm
 LOCAL_REGISTRY=127.0.0.1:5000
 REGISTRY_SERVICE=lo-registry
 
@@ -162,7 +163,7 @@ label_nodes() {
         done
     else
         docker node update --label-add learning-orchestra.data=true "$self" >/dev/null
-        if [ "$(docker node ls -q | wc -l)" -gt 1 ]; then
+        if [ "$NODES" -gt 1 ]; then
             say "no --nfs: the step services and Spark workers run on this node only (the" \
                 "artifact volume is this node's); see docs/deploy.md 'Several nodes'"
         fi
@@ -269,7 +270,8 @@ deploy() {
     IMAGES=${IMAGES:-$(stack_images)}
     local image
     for image in ${IMAGES//,/ }; do image_args "$image" >/dev/null; done
-    if [ -z "$REGISTRY" ] && [ "$(docker node ls -q | wc -l)" -gt 1 ]; then
+    NODES=$(docker node ls -q | wc -l)
+    if [ -z "$REGISTRY" ] && [ "$NODES" -gt 1 ]; then
         REGISTRY=$LOCAL_REGISTRY
         [ "$BUILD" = 1 ] && ensure_local_registry
     fi

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import os
 import shutil
 import signal
@@ -89,7 +90,14 @@ def run_user_script(
 ) -> subprocess.CompletedProcess[str]:
     """Run the user's script `name` (USER_EXAMPLES) in `folder` with only `changes` made,
     each ``(original text, replacement)`` found exactly once; it must exit 0."""
-    source = (USER_EXAMPLES / name).read_text()
+    return run_script_source((USER_EXAMPLES / name).read_text(), name, changes, folder, timeout)
+
+
+def run_script_source(
+    source: str, name: str, changes: list[tuple[str, str]], folder: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run the script `source` as `folder/name` with only `changes` made, each ``(original
+    text, replacement)`` found exactly once; it must exit 0."""
     for original, replacement in changes:
         assert source.count(original) == 1, original
         source = source.replace(original, replacement)
@@ -99,6 +107,17 @@ def run_user_script(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done
+
+
+def printed_json(out: str) -> list[Any]:
+    """The JSON values a script printed (LO's scripts pretty-print each answer), in order."""
+    decoder = json.JSONDecoder()
+    values, at = [], out.find("{")
+    while at != -1:
+        value, end = decoder.raw_decode(out, at)
+        values.append(value)
+        at = out.find("{", end)
+    return values
 
 
 def free_port() -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 from learning_orchestra_client import NotFound, Orchestra
-from tests.conftest import ROOT, run_user_script
+from tests.conftest import ROOT, printed_json, run_user_script
 
 SCRIPT = "monograph_appendix_b_mnist_autokeras.py"
 MNIST = ROOT / "examples" / "data" / "mnist"
@@ -72,17 +71,6 @@ def script_changes(lo_server: str, mnist_server: str) -> list[tuple[str, str]]:
     ]
 
 
-def printed_contents(out: str) -> list[dict[str, object]]:
-    """The pretty-printed JSON answers the script prints, in order."""
-    decoder = json.JSONDecoder()
-    contents, at = [], out.find("{")
-    while at != -1:
-        value, end = decoder.raw_decode(out, at)
-        contents.append(value)
-        at = out.find("{", end)
-    return contents
-
-
 @pytest.mark.e2e
 def test_the_monograph_mnist_autokeras_script_runs(
     lo_server: str, mnist_server: str, tmp_path: Path
@@ -92,9 +80,9 @@ def test_the_monograph_mnist_autokeras_script_runs(
         done = run_user_script(SCRIPT, changes, tmp_path, timeout=600)
         # the two print steps' execution contents (skip=1, limit=1): their latest run record,
         # whose log is what the step printed
-        predicted, evaluated = printed_contents(done.stdout)[-2:]
+        predicted, evaluated = printed_json(done.stdout)[-2:]
         printed = {
-            name: content["result"][0]  # type: ignore[index]
+            name: content["result"][0]
             for name, content in (("predicted", predicted), ("evaluated", evaluated))
         }
         # predict answers labels, as ImageClassifier.predict does (AutoKeras keeps them as

@@ -15,8 +15,6 @@ import contextlib
 import inspect
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +36,7 @@ from learning_orchestra_client.builder.builder import (
     BuilderSparkMl,
     BuilderSparkml,
 )
-from tests.conftest import ROOT
+from tests.conftest import ROOT, printed_json, run_script_source
 
 API = "/api/learningOrchestra/v1"
 ROUTE = f"{API}/builder/sparkml"
@@ -236,37 +234,13 @@ def script_changes(lo_server: str, files_server: str) -> list[tuple[str, str]]:
 
 
 def run_script(changes: list[tuple[str, str]], folder: Path) -> str:
-    """Run `LO_SCRIPT` with only `changes` made, each found exactly once; what it printed."""
-    source = LO_SCRIPT
-    for original, replacement in changes:
-        assert source.count(original) == 1, original
-        source = source.replace(original, replacement)
-    (folder / "titanic_sparkml.py").write_text(source)
+    """Run `LO_SCRIPT` with only `changes` made, each found exactly once, beside the feature
+    code it reads; what it printed."""
     (folder / "titanic").mkdir()
     shutil.copy(
         ROOT / "examples" / "titanic_modeling_code.py", folder / "titanic" / "modeling_code.py"
     )
-    done = subprocess.run(
-        [sys.executable, "titanic_sparkml.py"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
-def printed_answers(out: str) -> list[Any]:
-    """The pretty-printed JSON answers the script prints, in order."""
-    decoder = json.JSONDecoder()
-    answers, at = [], out.find("{")
-    while at != -1:
-        value, end = decoder.raw_decode(out, at)
-        answers.append(value)
-        at = out.find("{", end)
-    return answers
+    return run_script_source(LO_SCRIPT, "titanic_sparkml.py", changes, folder, 400).stdout
 
 
 @pytest.mark.e2e
@@ -274,7 +248,7 @@ def test_lo_titanic_spark_script_runs(lo_server: str, files_server: str, tmp_pat
     try:
         out = run_script(script_changes(lo_server, files_server), tmp_path)
         # two datasets, two projections, then one page per output: its metadata alone
-        pages = printed_answers(out)[4:]
+        pages = printed_json(out)[4:]
         assert [page["result"][0]["name"] for page in pages] == OUTPUTS
         for page in pages:
             (metadata,) = page["result"]

@@ -9,6 +9,7 @@ gateway, reading every credential from a Docker secret, only the gateway publish
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -67,9 +68,10 @@ def tool(name: str, installed_by: str) -> Path:
     return Path(path)
 
 
+@functools.cache
 def docker_cli() -> Path:
     """A docker CLI with `docker stack config` (23.0 or newer: Debian 12's docker.io 20.10
-    has none); a skip that says so otherwise."""
+    has none), asked once; a skip that says so otherwise."""
     docker = tool("docker", "install the docker CLI, 23.0 or newer (no daemon needed)")
     if not re.search(r"^\s+config\s", run([docker, "stack", "--help"]).stdout, re.MULTILINE):
         pytest.skip(f"{docker} has no `docker stack config`: use a docker CLI 23.0 or newer")
